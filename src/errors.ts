@@ -1,7 +1,7 @@
 /**
  * Every error vipd raises on purpose carries a stable `code` (for alerts, tests and
  * operators' grep) and a `context` object (what was being done, to what).
- * Codes are UPPER_SNAKE and namespaced by area: CONFIG_*, NETLINK_*, SOCKET_*, IPVS_*, VRRP_*.
+ * Codes are UPPER_SNAKE and namespaced by area: CONFIG_*, NETLINK_*, SOCKET_*, IPVS_*, VRRP_*, ALERT_*.
  */
 export class VipdError extends Error {
   readonly code: string;
