@@ -1,0 +1,56 @@
+import type { CheckTiming, LogLevel, Protocol, Scheduler, StatusRange } from "./types.js";
+
+/** Every default the parser applies, in one place (durations in milliseconds). */
+export const DEFAULTS = {
+  configPath: "/etc/vipd/vipd.yaml",
+  logLevel: "info" as LogLevel,
+  apiSocket: "/run/vipd/vipd.sock",
+  vrrp: {
+    version: 3 as const,
+    advertIntervalMs: 1000,
+    preempt: true,
+    preemptDelayMs: 0,
+    trackWeight: 0,
+    garpRepeat: 5,
+    garpDelayMs: 5000,
+    garpRefreshMs: 0,
+    checksumMode: "pseudo" as const,
+    heartbeatTimeoutMs: 2000,
+  },
+  virtualServer: {
+    protocol: "tcp" as Protocol,
+    scheduler: "wlc" as Scheduler,
+    forwarding: "nat" as const,
+    onFailure: "remove" as const,
+    onePacket: false,
+    quorumWeight: 1,
+    quorumHysteresis: 0,
+    persistenceTimeoutMs: 300_000,
+    tunnelType: "ipip" as const,
+    tunnelChecksum: "none" as const,
+  },
+  realServer: {
+    weight: 1,
+    upperThreshold: 0,
+    lowerThreshold: 0,
+  },
+  check: {
+    intervalMs: 2000,
+    timeoutMs: 1000,
+    rise: 2,
+    fall: 3,
+    path: "/",
+    status: [{ min: 200, max: 299 }] as StatusRange[],
+    tlsVerify: false,
+  } satisfies CheckTiming & Record<string, unknown>,
+  ipvs: {
+    flushOnStart: false,
+    resyncIntervalMs: 30_000,
+    syncId: 0,
+  },
+  webhook: {
+    timeoutMs: 5000,
+    retries: 5,
+    queueSize: 1000,
+  },
+} as const;

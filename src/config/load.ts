@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import { VipdError } from "../errors.js";
+import { formatIssue } from "./issues.js";
+import { type ConfigResult, type ParseOptions, parseConfig } from "./parse.js";
+import type { VipdConfig } from "./types.js";
+
+/**
+ * Reads and parses a config file. Never throws: an unreadable file is one issue at FILE:1:1.
+ * Issues name the file as it was given (so `vipd check -c ./x.yaml` prints `./x.yaml:3:5: ...`).
+ */
+export function loadConfig(path: string, options: ParseOptions = {}): ConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const reason = e.code === undefined ? e.message : `${e.code} (${describeErrno(e.code)})`;
+    return {
+      ok: false,
+      errors: [{ file: path, line: 1, col: 1, path: "", message: `cannot read: ${reason}` }],
+    };
+  }
+  return parseConfig(text, path, options);
+}
+
+/** loadConfig for callers that cannot go on without a config (the daemon at start-up). */
+export function loadConfigOrThrow(path: string, options: ParseOptions = {}): VipdConfig {
+  const result = loadConfig(path, options);
+  if (result.ok) return result.config;
+  throw new VipdError(
+    "CONFIG_INVALID",
+    `${path} is not a valid config:\n${result.errors.map(formatIssue).join("\n")}`,
+    { file: path, issues: result.errors },
+  );
+}
+
+function describeErrno(code: string): string {
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    default:
+      return "read failed";
+  }
+}

@@ -1,0 +1,272 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULTS } from "../../../src/config/defaults.js";
+import { formatIssue } from "../../../src/config/issues.js";
+import { parseConfig } from "../../../src/config/parse.js";
+import type { VipdConfig } from "../../../src/config/types.js";
+
+function valid(text: string): VipdConfig {
+  const result = parseConfig(text, "t.yaml", { hostname: "test-host" });
+  if (!result.ok) throw new Error(result.errors.map(formatIssue).join("\n"));
+  return result.config;
+}
+
+/** The example from DESIGN.md's config contract, verbatim. */
+const CONTRACT_EXAMPLE = `node: lb1                         # optional, default hostname
+log: { level: info }
+api: { socket: /run/vipd/vipd.sock }   # status/control
+metrics: { listen: 127.0.0.1:9717 }    # Prometheus; omit to disable
+vrrp:
+  instances:
+    - name: web
+      interface: eth0
+      vrid: 51
+      priority: 150               # 1..255
+      version: 3                  # 2 | 3, default 3
+      advert_interval: 100ms      # v3: 10ms..40.95s in 10ms steps; v2: whole seconds
+      preempt: true
+      preempt_delay: 0s
+      virtual_ips: [10.0.0.100/24]
+      unicast_peers: []           # optional; multicast when empty
+      track_interfaces: [{ name: eth1, weight: -50 }]   # weight 0 = FAULT when down
+      garp: { repeat: 5, refresh: 0s }
+  sync_groups: [{ name: g1, instances: [web] }]
+virtual_servers:
+  - name: web
+    address: 10.0.0.100           # or: fwmark: 66
+    port: 80
+    protocol: tcp                 # tcp | udp | sctp
+    scheduler: wlc                # rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh
+    forwarding: dr                # nat | dr | tun
+    persistence: { timeout: 300s }
+    on_failure: remove            # remove | inhibit (weight 0)
+    quorum: { weight: 1, hysteresis: 0 }
+    sorry_server: 10.0.0.50:80
+    check: { type: http, path: /healthz, status: [200-299], interval: 2s, timeout: 1s, rise: 2, fall: 3 }
+    real_servers:
+      - { address: 10.0.0.21, port: 80, weight: 1 }
+      - { address: 10.0.0.22, port: 80, weight: 1, check: { type: tcp } }
+alerts:
+  webhooks:
+    - url: https://hooks.example.com/vipd
+      events: [vrrp.state, real_server.down, real_server.up, quorum.lost, quorum.gained]
+      secret_file: /etc/vipd/webhook.secret   # HMAC-SHA256 signature header
+`;
+
+describe("the DESIGN.md contract example", () => {
+  it("parses to the expected typed config", () => {
+    const config = valid(CONTRACT_EXAMPLE);
+    expect(config.node).toBe("lb1");
+    expect(config.metrics).toEqual({ listen: { host: "127.0.0.1", port: 9717 } });
+    expect(config.vrrp.instances).toEqual([
+      {
+        name: "web",
+        interface: "eth0",
+        vrid: 51,
+        priority: 150,
+        version: 3,
+        family: 4,
+        advertIntervalMs: 100,
+        preempt: true,
+        preemptDelayMs: 0,
+        virtualIps: [{ address: "10.0.0.100", prefixLength: 24, family: 4 }],
+        unicastPeers: [],
+        trackInterfaces: [{ name: "eth1", weight: -50 }],
+        garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
+        checksumMode: "pseudo",
+      },
+    ]);
+    expect(config.vrrp.syncGroups).toEqual([{ name: "g1", instances: ["web"] }]);
+    const vs = config.virtualServers[0];
+    expect(vs).toMatchObject({
+      name: "web",
+      family: 4,
+      address: "10.0.0.100",
+      port: 80,
+      protocol: "tcp",
+      scheduler: "wlc",
+      forwarding: "dr",
+      persistence: { timeoutMs: 300_000, netmaskPrefix: 32 },
+      onFailure: "remove",
+      quorum: { weight: 1, hysteresis: 0 },
+      sorryServer: { address: "10.0.0.50", port: 80, family: 4 },
+    });
+    expect(vs?.realServers[0]?.check).toEqual({
+      type: "http",
+      intervalMs: 2000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 3,
+      path: "/healthz",
+      status: [{ min: 200, max: 299 }],
+      tlsVerify: false,
+    });
+    // A different type inherits only the timing keys.
+    expect(vs?.realServers[1]?.check).toEqual({
+      type: "tcp",
+      intervalMs: 2000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 3,
+    });
+    expect(config.alerts.webhooks[0]).toEqual({
+      url: "https://hooks.example.com/vipd",
+      events: ["vrrp.state", "real_server.down", "real_server.up", "quorum.lost", "quorum.gained"],
+      secretFile: "/etc/vipd/webhook.secret",
+      timeoutMs: 5000,
+      retries: 5,
+      queueSize: 1000,
+    });
+  });
+});
+
+describe("defaults", () => {
+  it("fills every optional key of a minimal VRRP-only config", () => {
+    const config = valid(
+      "vrrp:\n  instances:\n    - { name: a, interface: eth0, vrid: 1, virtual_ips: [10.0.0.1] }\n",
+    );
+    expect(config.node).toBe("test-host");
+    expect(config.log).toEqual({ level: "info" });
+    expect(config.api).toEqual({ socket: "/run/vipd/vipd.sock" });
+    expect(config.metrics).toEqual({});
+    expect(config.vrrp.heartbeatTimeoutMs).toBe(2000);
+    expect(config.vrrp.syncGroups).toEqual([]);
+    expect(config.virtualServers).toEqual([]);
+    expect(config.ipvs).toEqual({ flushOnStart: false, resyncIntervalMs: 30_000 });
+    expect(config.alerts).toEqual({ webhooks: [] });
+    expect(config.vrrp.instances[0]).toEqual({
+      name: "a",
+      interface: "eth0",
+      vrid: 1,
+      priority: 100,
+      version: 3,
+      family: 4,
+      advertIntervalMs: 1000,
+      preempt: true,
+      preemptDelayMs: 0,
+      virtualIps: [{ address: "10.0.0.1", prefixLength: 32, family: 4 }],
+      unicastPeers: [],
+      trackInterfaces: [],
+      garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
+      checksumMode: "pseudo",
+    });
+  });
+
+  it("fills every optional key of a minimal IPVS-only config", () => {
+    const config = valid(
+      "virtual_servers:\n  - { name: w, address: 10.0.0.1, port: 80, real_servers: [{ address: 10.0.1.1 }] }\n",
+    );
+    expect(config.vrrp.instances).toEqual([]);
+    expect(config.virtualServers[0]).toEqual({
+      name: "w",
+      family: 4,
+      address: "10.0.0.1",
+      port: 80,
+      protocol: "tcp",
+      scheduler: "wlc",
+      schedulerFlags: { fallback: false, port: false },
+      forwarding: "nat",
+      onePacket: false,
+      onFailure: "remove",
+      quorum: { weight: 1, hysteresis: 0 },
+      realServers: [
+        {
+          address: "10.0.1.1",
+          port: 80,
+          family: 4,
+          weight: 1,
+          upperThreshold: 0,
+          lowerThreshold: 0,
+          check: { type: "none" },
+        },
+      ],
+    });
+  });
+
+  it("applies check defaults", () => {
+    const config = valid(
+      "virtual_servers:\n  - { name: w, address: 10.0.0.1, port: 80, check: { type: https } }\n",
+    );
+    expect(config.virtualServers[0]?.check).toEqual({
+      type: "https",
+      intervalMs: DEFAULTS.check.intervalMs,
+      timeoutMs: DEFAULTS.check.timeoutMs,
+      rise: DEFAULTS.check.rise,
+      fall: DEFAULTS.check.fall,
+      path: "/",
+      status: [{ min: 200, max: 299 }],
+      tlsVerify: false,
+    });
+  });
+
+  it("applies webhook defaults: all events, 5s timeout, 5 retries, queue of 1000", () => {
+    const config = valid(
+      "virtual_servers:\n  - { name: w, address: 10.0.0.1, port: 80 }\nalerts:\n  webhooks:\n    - url: http://127.0.0.1:8080/hook\n",
+    );
+    expect(config.alerts.webhooks).toEqual([
+      {
+        url: "http://127.0.0.1:8080/hook",
+        events: ["vrrp.state", "real_server.down", "real_server.up", "quorum.lost", "quorum.gained"],
+        timeoutMs: 5000,
+        retries: 5,
+        queueSize: 1000,
+      },
+    ]);
+  });
+});
+
+describe("check merging", () => {
+  const text = (rsCheck: string) => `virtual_servers:
+  - name: w
+    address: 10.0.0.1
+    port: 80
+    check: { type: http, path: /healthz, status: [200, 2xx, "300-302"], interval: 5s, timeout: 2s, rise: 3, host: example.com }
+    real_servers:
+      - { address: 10.0.1.1, check: ${rsCheck} }
+`;
+
+  it("overrides key by key when the type is the same or omitted", () => {
+    const check = valid(text("{ path: /other, fall: 9, port: 8080 }")).virtualServers[0]?.realServers[0]
+      ?.check;
+    expect(check).toEqual({
+      type: "http",
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      rise: 3,
+      fall: 9,
+      port: 8080,
+      path: "/other",
+      status: [
+        { min: 200, max: 200 },
+        { min: 200, max: 299 },
+        { min: 300, max: 302 },
+      ],
+      host: "example.com",
+      tlsVerify: false,
+    });
+  });
+
+  it("keeps only timing keys when the type changes", () => {
+    const check = valid(text("{ type: https, tls_verify: true }")).virtualServers[0]?.realServers[0]?.check;
+    expect(check).toEqual({
+      type: "https",
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      rise: 3,
+      fall: 3,
+      path: "/",
+      status: [{ min: 200, max: 299 }],
+      tlsVerify: true,
+    });
+  });
+
+  it("can switch a real server's checking off", () => {
+    expect(valid(text("{ type: none }")).virtualServers[0]?.realServers[0]?.check).toEqual({ type: "none" });
+  });
+
+  it("reports a merged timeout longer than the merged interval at the override", () => {
+    const result = parseConfig(text("{ interval: 1s }"), "t.yaml");
+    expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([
+      "t.yaml:7:49: timeout 2s is longer than interval 1s",
+    ]);
+  });
+});
