@@ -30,9 +30,13 @@ export class AttrWriter {
   private put(type: number, payload: Buffer): this {
     const len = NLA_HDRLEN + payload.length;
     if (len > 0xffff) {
-      throw new VipdError("NETLINK_ATTR_TOO_LONG", `attribute ${type} payload of ${payload.length} bytes does not fit`, {
-        type,
-      });
+      throw new VipdError(
+        "NETLINK_ATTR_TOO_LONG",
+        `attribute ${type} payload of ${payload.length} bytes does not fit`,
+        {
+          type,
+        },
+      );
     }
     const hdr = Buffer.alloc(NLA_HDRLEN);
     hdr.writeUInt16LE(len, 0);
