@@ -1,0 +1,675 @@
+import { VipdError } from "../errors.js";
+
+/**
+ * VRRP advertisement codec (RFC 3768 v2, RFC 5798 / RFC 9568 v3) and receive validation.
+ *
+ * Pure: buffers in, buffers or results out. The bytes handled here are the VRRP message
+ * only (what follows the IP header). For IPv4 the raw socket also hands us the IP header;
+ * `parseIpv4Header` / `validateIpv4Packet` deal with that.
+ *
+ * Receive-side functions never throw on packet content: every problem is a `DropReason`.
+ * They throw (VipdError) only on caller mistakes (a malformed local address, a family mismatch).
+ */
+
+export type IpFamily = "inet" | "inet6";
+
+export const VRRP_PROTOCOL = 112;
+export const VRRP_TTL = 255;
+export const VRRP_MCAST_V4 = "224.0.0.18";
+export const VRRP_MCAST_V6 = "ff02::12";
+export const VRRP_HEADER_LEN = 8;
+export const VRRP_V2_AUTH_LEN = 8;
+/** Advert type field: the only type VRRP defines. */
+export const VRRP_TYPE_ADVERT = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+// ---------------------------------------------------------------------------------------------
+
+function parseIpv4Bytes(s: string): Buffer | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  const out = Buffer.alloc(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!;
+    // Decimal only, no leading zeros (inet_aton would read them as octal).
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    out[i] = n;
+  }
+  return out;
+}
+
+function parseIpv6Bytes(input: string): Buffer | null {
+  // A zone ("fe80::1%eth0") names the link, not the address.
+  const pct = input.indexOf("%");
+  const s = pct >= 0 ? input.slice(0, pct) : input;
+  if (s.length === 0) return null;
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const parseGroups = (part: string, allowV4Tail: boolean): number[] | null => {
+    if (part === "") return [];
+    const groups = part.split(":");
+    const words: number[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (allowV4Tail && i === groups.length - 1 && g.includes(".")) {
+        const v4 = parseIpv4Bytes(g);
+        if (!v4) return null;
+        words.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      words.push(Number.parseInt(g, 16));
+    }
+    return words;
+  };
+  let words: number[];
+  if (halves.length === 2) {
+    const head = parseGroups(halves[0]!, false);
+    const tail = parseGroups(halves[1]!, true);
+    if (!head || !tail) return null;
+    // "::" stands for at least one group of zeros.
+    if (head.length + tail.length > 7) return null;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    const all = parseGroups(s, true);
+    if (all?.length !== 8) return null;
+    words = all;
+  }
+  const out = Buffer.alloc(16);
+  words.forEach((w, i) => {
+    out.writeUInt16BE(w, i * 2);
+  });
+  return out;
+}
+
+/** The family of an address string, or null when it is neither a valid IPv4 nor IPv6 address. */
+export function ipFamily(address: string): IpFamily | null {
+  if (parseIpv4Bytes(address)) return "inet";
+  if (parseIpv6Bytes(address)) return "inet6";
+  return null;
+}
+
+/** Network-order bytes of an address (4 or 16). Throws VRRP_BAD_ADDRESS. */
+export function ipToBytes(address: string, family?: IpFamily): Buffer {
+  const bytes =
+    family === "inet"
+      ? parseIpv4Bytes(address)
+      : family === "inet6"
+        ? parseIpv6Bytes(address)
+        : (parseIpv4Bytes(address) ?? parseIpv6Bytes(address));
+  if (!bytes) {
+    throw new VipdError(
+      "VRRP_BAD_ADDRESS",
+      `"${address}" is not a valid ${family === "inet" ? "IPv4" : family === "inet6" ? "IPv6" : "IP"} address`,
+      { address, family },
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Text form of 4 or 16 address bytes. IPv6 follows RFC 5952: lowercase, no leading zeros,
+ * the longest run (first on ties) of two or more zero groups as "::"; always hexadecimal
+ * (no dotted-quad tail), like the WHATWG URL serializer.
+ */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length !== 16) {
+    throw new VipdError("VRRP_BAD_ADDRESS", `an address has 4 or 16 bytes, not ${bytes.length}`, {
+      length: bytes.length,
+    });
+  }
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
+  if (bestLen < 2) return hex(words);
+  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
+}
+
+/** Canonical text of an address (drops an IPv6 zone). Throws VRRP_BAD_ADDRESS. */
+export function normalizeIp(address: string): string {
+  return formatIp(ipToBytes(address));
+}
+
+/**
+ * Orders two addresses of one family as unsigned big-endian byte strings, which is how
+ * VRRP breaks priority ties ("the primary address of the sender is greater"). < 0, 0, > 0.
+ */
+export function compareIp(a: string, b: string): number {
+  const ab = ipToBytes(a);
+  const bb = ipToBytes(b);
+  if (ab.length !== bb.length) {
+    throw new VipdError("VRRP_FAMILY_MISMATCH", `cannot compare ${a} with ${b}: different families`, {
+      a,
+      b,
+    });
+  }
+  return Buffer.compare(ab, bb);
+}
+
+/** The VRRP virtual MAC: 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6). */
+export function virtualMac(vrid: number, family: IpFamily): Buffer {
+  checkInt("vrid", vrid, 1, 255);
+  return Buffer.from([0x00, 0x00, 0x5e, 0x00, family === "inet" ? 0x01 : 0x02, vrid]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums
+// ---------------------------------------------------------------------------------------------
+
+/** RFC 1071 Internet checksum over the concatenation of `chunks` (an odd tail is padded with zero). */
+export function internetChecksum(...chunks: Uint8Array[]): number {
+  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  let sum = 0;
+  const even = data.length & ~1;
+  for (let i = 0; i < even; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
+  if (data.length & 1) sum += data[data.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** IPv4 pseudo-header: src, dst, zero, protocol, u16 length. */
+export function ipv4PseudoHeader(src: string, dst: string, protocol: number, length: number): Buffer {
+  const ph = Buffer.alloc(12);
+  ipToBytes(src, "inet").copy(ph, 0);
+  ipToBytes(dst, "inet").copy(ph, 4);
+  ph[9] = protocol;
+  ph.writeUInt16BE(length, 10);
+  return ph;
+}
+
+/** IPv6 pseudo-header (RFC 8200 §8.1): src, dst, u32 length, three zero bytes, next header. */
+export function ipv6PseudoHeader(src: string, dst: string, nextHeader: number, length: number): Buffer {
+  const ph = Buffer.alloc(40);
+  ipToBytes(src, "inet6").copy(ph, 0);
+  ipToBytes(dst, "inet6").copy(ph, 16);
+  ph.writeUInt32BE(length, 32);
+  ph[39] = nextHeader;
+  return ph;
+}
+
+/**
+ * How a VRRP message's checksum is formed.
+ * - "message": over the VRRP message only (v2 always; v3 over IPv4 with keepalived's
+ *   `v3_checksum_as_v2`, which keepalived's docs say RFC 9568 and Cisco/Juniper expect).
+ * - "pseudo": with the IP pseudo-header first (v3 over IPv6 always; v3 over IPv4 by default,
+ *   which is what keepalived, FRR, Wireshark and scapy do).
+ */
+export type ChecksumMode = "pseudo" | "message";
+
+/** The checksum a VRRP message should carry (its checksum field is treated as zero). */
+export function vrrpChecksum(
+  message: Uint8Array,
+  family: IpFamily,
+  mode: ChecksumMode,
+  src?: string,
+  dst?: string,
+): number {
+  const msg = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  const zeroed = Buffer.from(msg);
+  if (zeroed.length >= 8) zeroed.writeUInt16BE(0, 6);
+  if (mode === "message") return internetChecksum(zeroed);
+  if (src === undefined || dst === undefined) {
+    throw new VipdError(
+      "VRRP_CHECKSUM_NEEDS_ADDRESSES",
+      "a pseudo-header checksum needs the source and destination",
+      {
+        family,
+      },
+    );
+  }
+  const ph =
+    family === "inet"
+      ? ipv4PseudoHeader(src, dst, VRRP_PROTOCOL, zeroed.length)
+      : ipv6PseudoHeader(src, dst, VRRP_PROTOCOL, zeroed.length);
+  return internetChecksum(ph, zeroed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adverts
+// ---------------------------------------------------------------------------------------------
+
+export interface VrrpAdvertV2 {
+  version: 2;
+  vrid: number;
+  /** 255 = address owner, 0 = the master resigns. */
+  priority: number;
+  /** Advertisement interval in whole seconds, 1..255. */
+  advertIntervalS: number;
+  /** IPv4 addresses (VRRPv2 is IPv4 only). */
+  addresses: string[];
+}
+
+export interface VrrpAdvertV3 {
+  version: 3;
+  vrid: number;
+  priority: number;
+  /** Max advertisement interval in centiseconds, 1..4095. */
+  maxAdvertIntervalCs: number;
+  /** IPv4 or IPv6 addresses, all of the socket's family. */
+  addresses: string[];
+}
+
+export type VrrpAdvert = VrrpAdvertV2 | VrrpAdvertV3;
+
+/** An advert that passed validation, with where it came from and which checksum form matched. */
+export type ReceivedAdvert = VrrpAdvert & { src: string; checksumMode: ChecksumMode };
+
+/** The advertised interval in centiseconds, whatever the version. */
+export function advertIntervalCs(advert: VrrpAdvert): number {
+  return advert.version === 2 ? advert.advertIntervalS * 100 : advert.maxAdvertIntervalCs;
+}
+
+export interface EncodeOptions {
+  family: IpFamily;
+  /** Our source address: needed for pseudo-header checksums. */
+  src?: string;
+  /** The destination (multicast group or unicast peer): needed for pseudo-header checksums. */
+  dst?: string;
+  /** v3 over IPv4 only; default "pseudo". v2 is always "message", v3 over IPv6 always "pseudo". */
+  checksumMode?: ChecksumMode;
+}
+
+function checkInt(what: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new VipdError("VRRP_ADVERT_INVALID", `${what} must be an integer in ${min}..${max}, got ${value}`, {
+      field: what,
+      value,
+    });
+  }
+}
+
+/** The checksum form a (version, family, configured mode) combination uses. */
+export function effectiveChecksumMode(version: 2 | 3, family: IpFamily, mode?: ChecksumMode): ChecksumMode {
+  if (version === 2) return "message";
+  if (family === "inet6") return "pseudo";
+  return mode ?? "pseudo";
+}
+
+/** Encodes the VRRP message (no IP header). Throws VRRP_ADVERT_INVALID on out-of-range fields. */
+export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
+  const { family } = opts;
+  checkInt("vrid", advert.vrid, 1, 255);
+  checkInt("priority", advert.priority, 0, 255);
+  checkInt("address count", advert.addresses.length, 0, 255);
+  if (advert.version === 2) {
+    if (family !== "inet") {
+      throw new VipdError("VRRP_ADVERT_INVALID", "VRRPv2 carries IPv4 only", { family });
+    }
+    checkInt("advert interval (s)", advert.advertIntervalS, 1, 255);
+  } else if (advert.version === 3) {
+    checkInt("max advert interval (cs)", advert.maxAdvertIntervalCs, 1, 4095);
+  } else {
+    throw new VipdError(
+      "VRRP_ADVERT_INVALID",
+      `unknown VRRP version ${(advert as { version: unknown }).version}`,
+      {},
+    );
+  }
+  const alen = family === "inet" ? 4 : 16;
+  const authLen = advert.version === 2 ? VRRP_V2_AUTH_LEN : 0;
+  const buf = Buffer.alloc(VRRP_HEADER_LEN + alen * advert.addresses.length + authLen);
+  buf[0] = (advert.version << 4) | VRRP_TYPE_ADVERT;
+  buf[1] = advert.vrid;
+  buf[2] = advert.priority;
+  buf[3] = advert.addresses.length;
+  if (advert.version === 2) {
+    buf[4] = 0; // auth type 0: no authentication
+    buf[5] = advert.advertIntervalS;
+  } else {
+    buf.writeUInt16BE(advert.maxAdvertIntervalCs & 0x0fff, 4); // top 4 bits reserved, zero
+  }
+  advert.addresses.forEach((a, i) => {
+    ipToBytes(a, family).copy(buf, VRRP_HEADER_LEN + i * alen);
+  });
+  const mode = effectiveChecksumMode(advert.version, family, opts.checksumMode);
+  buf.writeUInt16BE(vrrpChecksum(buf, family, mode, opts.src, opts.dst), 6);
+  return buf;
+}
+
+/**
+ * Why a received packet was dropped. Validation checks them in this order:
+ * ip_header (IPv4 only, before the VRRP message), ttl, length, version, checksum, type,
+ * address_count, vrid, auth_type, advert_interval.
+ */
+export type DropReason =
+  | "ip_header"
+  | "ttl"
+  | "length"
+  | "version"
+  | "checksum"
+  | "type"
+  | "address_count"
+  | "vrid"
+  | "auth_type"
+  | "advert_interval";
+
+export const DROP_REASONS: readonly DropReason[] = [
+  "ip_header",
+  "ttl",
+  "length",
+  "version",
+  "checksum",
+  "type",
+  "address_count",
+  "vrid",
+  "auth_type",
+  "advert_interval",
+];
+
+export type DecodeResult =
+  | { ok: true; advert: ReceivedAdvert }
+  | { ok: false; reason: DropReason; detail: string };
+
+export interface DecodeOptions {
+  family: IpFamily;
+  /** Source address of the packet. */
+  src: string;
+  /** Destination address of the packet (group or our unicast address), for pseudo-header checksums. */
+  dst: string;
+}
+
+function drop(reason: DropReason, detail: string): { ok: false; reason: DropReason; detail: string } {
+  return { ok: false, reason, detail };
+}
+
+const hex16 = (n: number) => `0x${n.toString(16).padStart(4, "0")}`;
+
+type Decoded =
+  | { ok: true; advert: ReceivedAdvert; authType: number }
+  | { ok: false; reason: DropReason; detail: string };
+
+/** length, version, checksum, type, address_count — in that order. */
+function decodeChecked(payload: Buffer, opts: DecodeOptions, expectVersion?: 2 | 3): Decoded {
+  const { family } = opts;
+  if (payload.length < VRRP_HEADER_LEN) {
+    return drop("length", `${payload.length} bytes is shorter than the ${VRRP_HEADER_LEN}-byte VRRP header`);
+  }
+  const version = payload[0]! >> 4;
+  if (expectVersion !== undefined ? version !== expectVersion : version !== 2 && version !== 3) {
+    return drop("version", `version ${version}, expected ${expectVersion ?? "2 or 3"}`);
+  }
+  if (version === 2 && family !== "inet") return drop("version", "VRRPv2 over IPv6");
+
+  const got = payload.readUInt16BE(6);
+  let checksumMode: ChecksumMode;
+  if (version === 2) {
+    const want = vrrpChecksum(payload, family, "message");
+    if (got !== want)
+      return drop("checksum", `checksum ${hex16(got)}, computed ${hex16(want)} (message only)`);
+    checksumMode = "message";
+  } else if (family === "inet6") {
+    const want = vrrpChecksum(payload, family, "pseudo", opts.src, opts.dst);
+    if (got !== want)
+      return drop("checksum", `checksum ${hex16(got)}, computed ${hex16(want)} (pseudo-header)`);
+    checksumMode = "pseudo";
+  } else {
+    // v3 over IPv4: both forms are in the field; accept either, and say which one it was.
+    const pseudo = vrrpChecksum(payload, family, "pseudo", opts.src, opts.dst);
+    const message = vrrpChecksum(payload, family, "message");
+    if (got === pseudo) checksumMode = "pseudo";
+    else if (got === message) checksumMode = "message";
+    else {
+      return drop(
+        "checksum",
+        `checksum ${hex16(got)}, computed ${hex16(pseudo)} (pseudo-header) or ${hex16(message)} (message only)`,
+      );
+    }
+  }
+
+  const type = payload[0]! & 0x0f;
+  if (type !== VRRP_TYPE_ADVERT)
+    return drop("type", `type ${type}, expected ${VRRP_TYPE_ADVERT} (advertisement)`);
+
+  const count = payload[3]!;
+  const alen = family === "inet" ? 4 : 16;
+  const authLen = version === 2 ? VRRP_V2_AUTH_LEN : 0;
+  const want = VRRP_HEADER_LEN + count * alen + authLen;
+  if (payload.length !== want) {
+    return drop(
+      "address_count",
+      `${count} ${family === "inet" ? "IPv4" : "IPv6"} address(es)${authLen ? " + auth data" : ""} need ${want} bytes, got ${payload.length}`,
+    );
+  }
+  const addresses: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const off = VRRP_HEADER_LEN + i * alen;
+    addresses.push(formatIp(payload.subarray(off, off + alen)));
+  }
+  const src = normalizeIp(opts.src);
+  const base = { vrid: payload[1]!, priority: payload[2]!, addresses, src, checksumMode };
+  if (version === 2) {
+    return {
+      ok: true,
+      advert: { version: 2, ...base, advertIntervalS: payload[5]! },
+      authType: payload[4]!,
+    };
+  }
+  return {
+    ok: true,
+    advert: { version: 3, ...base, maxAdvertIntervalCs: payload.readUInt16BE(4) & 0x0fff },
+    authType: 0,
+  };
+}
+
+/**
+ * Decodes a VRRP message whatever its VRID or interval. Checks, in order: length, version
+ * (2 or 3; 2 only over IPv4), checksum, type, address_count. Never throws on packet content.
+ */
+export function decodeAdvert(payload: Buffer, opts: DecodeOptions): DecodeResult {
+  checkLocalAddress(opts.src, opts.family, "src");
+  checkLocalAddress(opts.dst, opts.family, "dst");
+  const r = decodeChecked(payload, opts);
+  return r.ok ? { ok: true, advert: r.advert } : r;
+}
+
+function checkLocalAddress(address: string, family: IpFamily, what: string): void {
+  // Caller-supplied (from recvmsg), not packet content: a bad one is a bug, so throw.
+  const bytes = ipToBytes(address);
+  if ((bytes.length === 4 ? "inet" : "inet6") !== family) {
+    throw new VipdError("VRRP_FAMILY_MISMATCH", `${what} ${address} is not an ${family} address`, {
+      address,
+      family,
+    });
+  }
+}
+
+export interface ValidateInput {
+  family: IpFamily;
+  /** TTL (IPv4, from the IP header) or hop limit (IPv6, from IPV6_RECVHOPLIMIT); undefined if unknown. */
+  ttlOrHopLimit: number | undefined;
+  src: string;
+  dst: string;
+  /** The VRRP message (for IPv4, with the IP header stripped). */
+  payload: Buffer;
+}
+
+/** What the local instance expects of adverts for it. */
+export interface ValidateExpect {
+  version: 2 | 3;
+  vrid: number;
+  family: IpFamily;
+  /** Our advert interval; v2 drops adverts with a different one (RFC 3768 §7.1). */
+  advertIntervalCs: number;
+  /** Only 0 (no authentication) is supported. */
+  authType?: 0;
+}
+
+/**
+ * Full receive validation for one instance. Checks in this fixed order, stopping at the
+ * first failure: ttl (must be 255), length, version, checksum, type, address_count, vrid,
+ * auth_type (v2: must be 0), advert_interval (v2: must equal ours; v3: must not be 0).
+ *
+ * Authentication: vipd supports only auth type 0. RFC 3768 removed simple-text and IP-AH
+ * authentication (types 1 and 2 are "reserved"), and a v2 receiver must drop a packet whose
+ * auth type differs from its own, so any non-zero type is dropped with `auth_type`.
+ * The 8 auth-data bytes are not inspected.
+ */
+export function validateAdvert(input: ValidateInput, expect: ValidateExpect): DecodeResult {
+  if (input.family !== expect.family) {
+    throw new VipdError(
+      "VRRP_FAMILY_MISMATCH",
+      `an ${input.family} packet given to an ${expect.family} instance`,
+      {
+        input: input.family,
+        expect: expect.family,
+      },
+    );
+  }
+  checkLocalAddress(input.src, input.family, "src");
+  checkLocalAddress(input.dst, input.family, "dst");
+  if (input.ttlOrHopLimit !== VRRP_TTL) {
+    return drop(
+      "ttl",
+      input.ttlOrHopLimit === undefined
+        ? `${input.family === "inet" ? "TTL" : "hop limit"} unknown`
+        : `${input.family === "inet" ? "TTL" : "hop limit"} ${input.ttlOrHopLimit}, expected ${VRRP_TTL}`,
+    );
+  }
+  const r = decodeChecked(input.payload, input, expect.version);
+  if (!r.ok) return r;
+  const { advert } = r;
+  if (advert.vrid !== expect.vrid) return drop("vrid", `VRID ${advert.vrid} is not ours (${expect.vrid})`);
+  if (advert.version === 2) {
+    if (r.authType !== (expect.authType ?? 0)) {
+      return drop("auth_type", `auth type ${r.authType}; only 0 (no authentication) is supported`);
+    }
+    if (advert.advertIntervalS * 100 !== expect.advertIntervalCs) {
+      return drop(
+        "advert_interval",
+        `advert interval ${advert.advertIntervalS}s differs from ours (${expect.advertIntervalCs / 100}s)`,
+      );
+    }
+  } else if (advert.maxAdvertIntervalCs === 0) {
+    return drop("advert_interval", "max advert interval 0");
+  }
+  return { ok: true, advert };
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv4 header (raw IPv4 sockets return it with the payload)
+// ---------------------------------------------------------------------------------------------
+
+export interface Ipv4Header {
+  headerLength: number;
+  ttl: number;
+  protocol: number;
+  src: string;
+  dst: string;
+  totalLength: number;
+}
+
+export type Ipv4HeaderResult =
+  | { ok: true; header: Ipv4Header }
+  | { ok: false; reason: "ip_header"; detail: string };
+
+/**
+ * Parses the IPv4 header of a packet read from a raw socket. Checks: at least 20 bytes,
+ * version 4, IHL ≥ 5 and within the buffer, total length (network order, as Linux returns it)
+ * between the header length and the bytes received, not a fragment. The header checksum is
+ * the kernel's job (it drops bad ones before raw delivery).
+ */
+export function parseIpv4Header(buf: Buffer): Ipv4HeaderResult {
+  const bad = (detail: string) => ({ ok: false as const, reason: "ip_header" as const, detail });
+  if (buf.length < 20) return bad(`${buf.length} bytes is shorter than an IPv4 header`);
+  const version = buf[0]! >> 4;
+  if (version !== 4) return bad(`IP version ${version}`);
+  const headerLength = (buf[0]! & 0x0f) * 4;
+  if (headerLength < 20) return bad(`IHL ${headerLength / 4} is below 5`);
+  if (headerLength > buf.length)
+    return bad(`header length ${headerLength} exceeds the ${buf.length} bytes received`);
+  const totalLength = buf.readUInt16BE(2);
+  if (totalLength < headerLength || totalLength > buf.length) {
+    return bad(
+      `total length ${totalLength} inconsistent with header ${headerLength} and ${buf.length} bytes received`,
+    );
+  }
+  const frag = buf.readUInt16BE(6);
+  if ((frag & 0x2000) !== 0 || (frag & 0x1fff) !== 0) return bad("fragment");
+  return {
+    ok: true,
+    header: {
+      headerLength,
+      ttl: buf[8]!,
+      protocol: buf[9]!,
+      src: formatIp(buf.subarray(12, 16)),
+      dst: formatIp(buf.subarray(16, 20)),
+      totalLength,
+    },
+  };
+}
+
+/** Parses the IPv4 header of a raw-socket packet (must be protocol 112) and validates the advert in it. */
+export function validateIpv4Packet(packet: Buffer, expect: ValidateExpect): DecodeResult {
+  const h = parseIpv4Header(packet);
+  if (!h.ok) return h;
+  if (h.header.protocol !== VRRP_PROTOCOL)
+    return drop("ip_header", `IP protocol ${h.header.protocol}, not 112`);
+  return validateAdvert(
+    {
+      family: "inet",
+      ttlOrHopLimit: h.header.ttl,
+      src: h.header.src,
+      dst: h.header.dst,
+      payload: packet.subarray(h.header.headerLength, h.header.totalLength),
+    },
+    expect,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drop counters
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Counts dropped packets per reason (for metrics and `status`). `vrid` drops are normal on a
+ * shared segment (other VRRP instances' adverts) and should not be alerted on.
+ */
+export class DropCounters {
+  private readonly counts: Record<DropReason, number>;
+
+  constructor() {
+    this.counts = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+  }
+
+  count(reason: DropReason): void {
+    this.counts[reason] += 1;
+  }
+
+  /** Counts `result` when it is a drop; returns it unchanged. */
+  record<T extends DecodeResult>(result: T): T {
+    if (!result.ok) this.count(result.reason);
+    return result;
+  }
+
+  get(reason: DropReason): number {
+    return this.counts[reason];
+  }
+
+  total(): number {
+    return DROP_REASONS.reduce((n, r) => n + this.counts[r], 0);
+  }
+
+  /** A copy: later counts don't change it. */
+  snapshot(): Record<DropReason, number> {
+    return { ...this.counts };
+  }
+}
