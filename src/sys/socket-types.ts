@@ -9,8 +9,19 @@ export type SocketFamily = "inet" | "inet6" | "packet" | "netlink";
 export type SockAddr =
   | { family: "inet"; address: string; port?: number }
   | { family: "inet6"; address: string; port?: number; scopeId?: number }
-  /** AF_PACKET: `protocol` is the ethertype in host order (0x0806 ARP); `address` the link-layer destination. */
-  | { family: "packet"; ifindex: number; protocol?: number; address?: Buffer }
+  /**
+   * AF_PACKET: `protocol` is the ethertype in host order (0x0806 ARP); `address` the link-layer
+   * destination (or source, on receive). `hatype` (ARPHRD_*) and `pkttype` (PACKET_HOST,
+   * PACKET_BROADCAST, ...) are filled in on receive only.
+   */
+  | {
+      family: "packet";
+      ifindex: number;
+      protocol?: number;
+      address?: Buffer;
+      hatype?: number;
+      pkttype?: number;
+    }
   /** AF_NETLINK: pid 0 is the kernel; groups is the legacy bitmask. */
   | { family: "netlink"; pid?: number; groups?: number };
 
