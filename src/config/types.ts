@@ -48,7 +48,7 @@ export interface MetricsConfig {
 
 export interface TrackInterfaceConfig {
   name: string;
-  /** -254..254 added to the priority while the link is down; 0 = go to FAULT while it is down. */
+  /** -254..254, as in keepalived: a negative weight is added while the link is down, a positive one while it is up; 0 = FAULT while it is down. */
   weight: number;
 }
 

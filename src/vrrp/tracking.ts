@@ -1,0 +1,95 @@
+/**
+ * Interface tracking for one VRRP instance [pure]: link states in, effective priority and
+ * fault out. The worker feeds rtnetlink link events; the instance driver turns changes of
+ * the result into fsm `priority` / `fault` / `fault_cleared` inputs.
+ *
+ * Rules:
+ * - The instance's own interface missing or down (not IFF_UP, or no carrier/IFF_RUNNING)
+ *   is a fault.
+ * - A tracked interface with weight 0 that is down is a fault.
+ * - Weights (keepalived semantics): a negative weight is added to the priority while the
+ *   tracked interface is down; a positive weight is added while it is up. The result is kept
+ *   in 1..254 (0 and 255 have protocol meanings; the fsm ignores it for an address owner).
+ * - A tracked interface that does not exist counts as down.
+ */
+import type { TrackInterfaceConfig } from "../config/types.js";
+
+/** The part of an rtnetlink Link that tracking reads. */
+export interface TrackedLink {
+  name: string;
+  ifindex: number;
+  up: boolean;
+  running: boolean;
+}
+
+export interface TrackingConfig {
+  interface: string;
+  priority: number;
+  trackInterfaces: readonly TrackInterfaceConfig[];
+}
+
+export interface TrackingResult {
+  /** Why the instance is in fault, or null. */
+  fault: string | null;
+  /** Configured priority adjusted by the weights of tracked interfaces (1..254), or the configured priority. */
+  priority: number;
+}
+
+/** A link counts as up when it is administratively up and has carrier. */
+export function linkIsUp(link: TrackedLink | undefined): boolean {
+  return link?.up === true && link.running;
+}
+
+export class Tracker {
+  private config: TrackingConfig;
+  /** Links by name (what the config refers to). */
+  private readonly links = new Map<string, TrackedLink>();
+
+  constructor(config: TrackingConfig) {
+    this.config = config;
+  }
+
+  /** Replaces every known link (a fresh dump, e.g. at start or after a netlink overrun). */
+  setLinks(links: Iterable<TrackedLink>): void {
+    this.links.clear();
+    for (const l of links) this.links.set(l.name, l);
+  }
+
+  /** Applies one rtnetlink link event. */
+  onLink(action: "new" | "del", link: TrackedLink): void {
+    // A rename arrives as "new" with a known ifindex under a new name: forget the old name.
+    for (const [name, l] of this.links) {
+      if (l.ifindex === link.ifindex && name !== link.name) this.links.delete(name);
+    }
+    if (action === "del") this.links.delete(link.name);
+    else this.links.set(link.name, link);
+  }
+
+  reconfigure(config: TrackingConfig): void {
+    this.config = config;
+  }
+
+  /** Names of the interfaces this instance depends on (its own first). */
+  interfaces(): string[] {
+    return [this.config.interface, ...this.config.trackInterfaces.map((t) => t.name)];
+  }
+
+  result(): TrackingResult {
+    const own = this.links.get(this.config.interface);
+    let fault: string | null = null;
+    if (own === undefined) fault = `interface ${this.config.interface} does not exist`;
+    else if (!linkIsUp(own)) fault = `interface ${this.config.interface} is down`;
+    let priority = this.config.priority;
+    for (const t of this.config.trackInterfaces) {
+      const up = linkIsUp(this.links.get(t.name));
+      if (t.weight === 0) {
+        if (!up && fault === null) fault = `tracked interface ${t.name} is down (weight 0)`;
+      } else if (t.weight < 0 ? !up : up) {
+        priority += t.weight;
+      }
+    }
+    if (this.config.priority !== 255) priority = Math.min(254, Math.max(1, priority));
+    else priority = 255;
+    return { fault, priority };
+  }
+}

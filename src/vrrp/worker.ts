@@ -1,0 +1,700 @@
+/**
+ * The VRRP worker thread (DESIGN.md, process model). It owns everything failover needs:
+ * the raw VRRP sockets, the instances' timers, the VIPs (rtnetlink), GARP / NA, and interface
+ * tracking (rtnetlink link and address events). It never waits for the main thread.
+ *
+ * Protocol (structured-clone messages; types below):
+ *   main → worker: init {config} · heartbeat · reload {config} · status {id} · shutdown
+ *   worker → main: ready · init_failed {error} · transition {event} · demote {active, reason}
+ *                  · status {id, ...} · reloaded {id, ok, error?} · stopped
+ *
+ * Self-demote: the main thread sends a heartbeat every few hundred ms. When none has arrived
+ * for longer than `vrrp.heartbeat_timeout`, the worker logs why and feeds `demote` to every
+ * instance (a master resigns with a priority-0 advert; priorities drop to 1), so no VIP is held
+ * while nobody minds the services behind it. The next heartbeat feeds `demote_cleared`.
+ *
+ * Started by src/engine/vrrp-host.ts as `new Worker(<this file>, { workerData: { vipd: "vrrp" } })`.
+ */
+import { writeFileSync } from "node:fs";
+import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
+import type { LogLevel, VrrpConfig, VrrpInstanceConfig } from "../config/types.js";
+import { describeError, hasCode, VipdError } from "../errors.js";
+import { childLogger, type Logger, rootLogger, setLogLevel } from "../log.js";
+import type { Address, Link, RouteEvent } from "../netlink/route.js";
+import { IFA_F_SECONDARY, IFA_F_TENTATIVE } from "../netlink/route.js";
+import { Announcer } from "../sys/announce.js";
+import { Rtnetlink, type RtnetlinkSubscription } from "../sys/rtnetlink.js";
+import { VrrpSocket } from "../sys/vrrp-socket.js";
+import { parseMac } from "./arp.js";
+import {
+  familyOf,
+  type InstanceIo,
+  type InstanceStatus,
+  type TransitionEvent,
+  VrrpInstance,
+  vipCidr,
+} from "./instance.js";
+import { type IpFamily, normalizeIp } from "./packet.js";
+import { SyncGroup } from "./sync-group.js";
+import { Tracker } from "./tracking.js";
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+export interface WorkerConfig {
+  node: string;
+  logLevel: LogLevel;
+  vrrp: VrrpConfig;
+}
+
+export type MainToWorker =
+  | { type: "init"; config: WorkerConfig }
+  | { type: "heartbeat" }
+  | { type: "reload"; id: number; config: WorkerConfig }
+  | { type: "status"; id: number }
+  | { type: "shutdown" };
+
+export interface WorkerStatus {
+  instances: InstanceStatus[];
+  /** Reason of an active self-demote, or null. */
+  demoted: string | null;
+  /** Milliseconds since the last heartbeat from the main thread. */
+  heartbeatAgeMs: number;
+}
+
+export interface SerializedError {
+  code: string;
+  message: string;
+}
+
+export type WorkerToMain =
+  | { type: "ready"; status: WorkerStatus }
+  | { type: "init_failed"; error: SerializedError }
+  /** With the instance's status (state, priority, counters, drops) right after it. */
+  | { type: "transition"; event: TransitionEvent; status: InstanceStatus }
+  | { type: "demote"; active: boolean; reason: string }
+  | ({ type: "status"; id: number } & WorkerStatus)
+  | { type: "reloaded"; id: number; ok: boolean; errors: SerializedError[] }
+  | { type: "stopped" };
+
+export const WORKER_DATA_TAG = "vrrp";
+
+export function serializeError(err: unknown): SerializedError {
+  const raw = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  const code = typeof raw === "string" ? raw : "VRRP_WORKER_ERROR";
+  return { code, message: describeError(err) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime
+// ---------------------------------------------------------------------------------------------
+
+interface Managed {
+  config: VrrpInstanceConfig;
+  instance: VrrpInstance;
+  tracker: Tracker;
+  group: SyncGroup | undefined;
+}
+
+interface SocketEntry {
+  socket: VrrpSocket;
+  users: Set<string>;
+}
+
+/** Instance fields that need a stop and a fresh start when they change. */
+const RESTART_FIELDS: readonly (keyof VrrpInstanceConfig)[] = [
+  "interface",
+  "vrid",
+  "version",
+  "family",
+  "sourceAddress",
+];
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function isLinkLocal(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
+}
+
+function canonical(address: string): string {
+  try {
+    return normalizeIp(address);
+  } catch {
+    return address;
+  }
+}
+
+export class VrrpRuntime {
+  private config: WorkerConfig | undefined;
+  private rt: Rtnetlink | undefined;
+  private sub: RtnetlinkSubscription | undefined;
+  private readonly links = new Map<number, Link>();
+  private addresses: Address[] = [];
+  private readonly sockets = new Map<string, SocketEntry>();
+  private readonly announcers = new Map<string, Announcer>();
+  private readonly managed = new Map<string, Managed>();
+  private groups: SyncGroup[] = [];
+  private lastHeartbeat = performance.now();
+  private demoted: string | null = null;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly log: Logger;
+  private readonly promoted = new Set<string>();
+  /** Why the (interface, family) socket could not be opened, by socket key. */
+  private readonly socketErrors = new Map<string, string>();
+
+  constructor(private readonly post: (msg: WorkerToMain) => void) {
+    this.log = childLogger("vrrp.worker");
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async init(config: WorkerConfig): Promise<void> {
+    this.config = config;
+    setLogLevel(config.logLevel);
+    this.rt = await Rtnetlink.open();
+    this.sub = await this.rt.subscribe(["link", "ipv4-addr", "ipv6-addr"]);
+    this.sub.on("event", (ev) => this.onRouteEvent(ev));
+    this.sub.on("overrun", () => {
+      this.log.warn("rtnetlink notifications were lost: re-reading links and addresses");
+      void this.refresh();
+    });
+    this.sub.on("error", (err) => this.log.warn({ err }, "rtnetlink subscription error"));
+    await this.refreshTables();
+    this.lastHeartbeat = performance.now();
+    this.armWatchdog();
+    for (const ic of config.vrrp.instances) this.createManaged(ic);
+    this.rebuildGroups();
+    await Promise.all([...this.managed.values()].map((m) => m.instance.start()));
+    this.log.info(
+      {
+        event: "vrrp.worker_ready",
+        instances: config.vrrp.instances.map((i) => i.name),
+        heartbeatTimeoutMs: config.vrrp.heartbeatTimeoutMs,
+      },
+      `VRRP worker running ${config.vrrp.instances.length} instance(s)`,
+    );
+  }
+
+  /** Graceful: masters send priority 0 and remove their VIPs; everything is closed. */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    await Promise.all(
+      [...this.managed.values()].map((m) =>
+        m.instance
+          .stop()
+          .catch((err: unknown) => this.log.error({ err, instance: m.config.name }, "stop failed")),
+      ),
+    );
+    for (const entry of this.sockets.values()) entry.socket.close();
+    this.sockets.clear();
+    for (const a of this.announcers.values()) a.close();
+    this.announcers.clear();
+    this.sub?.close();
+    this.rt?.close();
+    this.log.info({ event: "vrrp.worker_stopped" }, "VRRP worker stopped");
+  }
+
+  heartbeat(): void {
+    this.lastHeartbeat = performance.now();
+    if (this.demoted !== null) {
+      const reason = this.demoted;
+      this.demoted = null;
+      this.log.info(
+        { event: "vrrp.demote_cleared", was: reason },
+        "main thread answers again: self-demote lifted, priorities restored",
+      );
+      this.post({ type: "demote", active: false, reason });
+      for (const m of this.managed.values()) m.instance.input({ type: "demote_cleared" });
+    }
+  }
+
+  status(): WorkerStatus {
+    return {
+      instances: [...this.managed.values()].map((m) => m.instance.status()),
+      demoted: this.demoted,
+      heartbeatAgeMs: Math.round(performance.now() - this.lastHeartbeat),
+    };
+  }
+
+  /** Applies a new config: instances added, removed, restarted or changed in place. */
+  async reload(config: WorkerConfig): Promise<SerializedError[]> {
+    const errors: SerializedError[] = [];
+    const old = this.config;
+    this.config = config;
+    setLogLevel(config.logLevel);
+    if (!old || old.vrrp.heartbeatTimeoutMs !== config.vrrp.heartbeatTimeoutMs) this.armWatchdog();
+    const wanted = new Map(config.vrrp.instances.map((i) => [i.name, i]));
+    const stops: Promise<void>[] = [];
+    for (const [name, m] of this.managed) {
+      if (!wanted.has(name)) {
+        this.log.info(
+          { event: "vrrp.instance_removed", instance: name },
+          `instance ${name} removed by reload`,
+        );
+        stops.push(this.disposeManaged(m));
+      }
+    }
+    await Promise.all(stops);
+    const starts: VrrpInstance[] = [];
+    for (const ic of config.vrrp.instances) {
+      const m = this.managed.get(ic.name);
+      try {
+        if (!m) {
+          this.log.info(
+            { event: "vrrp.instance_added", instance: ic.name },
+            `instance ${ic.name} added by reload`,
+          );
+          starts.push(this.createManaged(ic).instance);
+          continue;
+        }
+        if (sameJson(m.config, ic)) continue;
+        const restart =
+          RESTART_FIELDS.some((f) => !sameJson(m.config[f], ic[f])) ||
+          (m.config.priority === 255) !== (ic.priority === 255);
+        if (restart) {
+          this.log.info(
+            { event: "vrrp.instance_restart", instance: ic.name },
+            `instance ${ic.name} restarts to apply the reload`,
+          );
+          await this.disposeManaged(m);
+          starts.push(this.createManaged(ic).instance);
+        } else {
+          m.instance.reconfigure(ic);
+          m.tracker.reconfigure(ic);
+          m.config = ic;
+          this.applyHealth(m);
+          this.log.info(
+            { event: "vrrp.instance_updated", instance: ic.name },
+            `instance ${ic.name} updated in place`,
+          );
+        }
+      } catch (err) {
+        errors.push(serializeError(err));
+        this.log.error({ err, instance: ic.name }, `reload of instance ${ic.name} failed`);
+      }
+    }
+    this.rebuildGroups();
+    await Promise.all(starts.map((i) => i.start()));
+    return errors;
+  }
+
+  // ------------------------------------------------------------------ instances
+
+  private createManaged(ic: VrrpInstanceConfig): Managed {
+    const tracker = new Tracker(ic);
+    tracker.setLinks(this.links.values());
+    const io = this.instanceIo(ic.name);
+    const instance = new VrrpInstance({ config: ic, primaryIp: this.primaryFor(ic), io });
+    const m: Managed = { config: ic, instance, tracker, group: undefined };
+    this.managed.set(ic.name, m);
+    if (familyOf(ic) === "inet") this.promoteSecondaries(ic.interface);
+    this.ensureSocket(m);
+    this.applyHealth(m);
+    if (this.demoted !== null) instance.input({ type: "demote", reason: this.demoted });
+    instance.on("transition", (event) => {
+      this.post({ type: "transition", event, status: instance.status() });
+      m.group?.onTransition(instance, event);
+    });
+    return m;
+  }
+
+  private async disposeManaged(m: Managed): Promise<void> {
+    // Stopped while still registered: its I/O (priority-0 advert, VIP removal) looks it up by name.
+    await m.instance.stop();
+    m.group = undefined;
+    if (this.managed.get(m.config.name) === m) this.managed.delete(m.config.name);
+    m.instance.removeAllListeners();
+    const key = this.socketKey(m.config.interface, familyOf(m.config));
+    const entry = this.sockets.get(key);
+    if (entry) {
+      entry.users.delete(m.config.name);
+      if (entry.users.size === 0) {
+        entry.socket.close();
+        this.sockets.delete(key);
+      }
+    }
+  }
+
+  /**
+   * Tracking's verdict, plus a fault while the instance has no socket to speak VRRP on (an
+   * instance that cannot send must not become master by timeout).
+   */
+  private applyHealth(m: Managed): void {
+    const r = m.tracker.result();
+    if (r.fault === null) {
+      const key = this.socketKey(m.config.interface, familyOf(m.config));
+      if (!this.sockets.has(key)) {
+        r.fault = `no VRRP socket on ${m.config.interface}: ${this.socketErrors.get(key) ?? "not open"}`;
+      }
+    }
+    m.instance.updateHealth(r);
+  }
+
+  private rebuildGroups(): void {
+    for (const m of this.managed.values()) m.group = undefined;
+    this.groups = [];
+    for (const g of this.config?.vrrp.syncGroups ?? []) {
+      const members = g.instances
+        .map((n) => this.managed.get(n))
+        .filter((m): m is Managed => m !== undefined);
+      const group = new SyncGroup(
+        g.name,
+        members.map((m) => m.instance),
+      );
+      for (const m of members) m.group = group;
+      this.groups.push(group);
+    }
+    for (const g of this.groups) g.reconcile();
+  }
+
+  private reconcileGroups(): void {
+    for (const g of this.groups) g.reconcile();
+  }
+
+  private instanceIo(name: string): InstanceIo {
+    const current = (): Managed => {
+      const m = this.managed.get(name);
+      if (!m) throw new VipdError("VRRP_NO_INSTANCE", `instance ${name} is gone`, { instance: name });
+      return m;
+    };
+    return {
+      sendAdvert: (advert, source) => {
+        const m = current();
+        const entry = this.sockets.get(this.socketKey(m.config.interface, familyOf(m.config)));
+        if (!entry) {
+          throw new VipdError("VRRP_NO_SOCKET", `no VRRP socket on ${m.config.interface}`, {
+            interface: m.config.interface,
+          });
+        }
+        entry.socket.sendAdvert(advert, source, {
+          peers: m.config.unicastPeers,
+          checksumMode: m.config.checksumMode,
+        });
+      },
+      addVips: async (vips) => {
+        const m = current();
+        const rt = this.rtnl();
+        const failures: string[] = [];
+        for (const v of vips) {
+          try {
+            await rt.addAddress(m.config.interface, vipCidr(v), { noDad: v.family === 6 });
+          } catch (err) {
+            if (hasCode(err, "EEXIST")) continue;
+            failures.push(`${vipCidr(v)}: ${describeError(err)}`);
+          }
+        }
+        if (failures.length > 0) {
+          throw new VipdError("VRRP_VIP_ADD_FAILED", `could not add ${failures.join("; ")}`, {
+            instance: name,
+            interface: m.config.interface,
+          });
+        }
+      },
+      delVips: async (vips) => {
+        const m = current();
+        const rt = this.rtnl();
+        const removed: (typeof vips)[number][] = [];
+        const failures: string[] = [];
+        // Reverse order of adding: a VIP that became the primary of its subnet goes last.
+        for (const v of [...vips].reverse()) {
+          try {
+            await rt.deleteAddress(m.config.interface, vipCidr(v));
+            removed.push(v);
+          } catch (err) {
+            if (hasCode(err, "EADDRNOTAVAIL") || hasCode(err, "ENODEV") || hasCode(err, "ESRCH")) continue;
+            failures.push(`${vipCidr(v)}: ${describeError(err)}`);
+          }
+        }
+        if (failures.length > 0) {
+          throw new VipdError("VRRP_VIP_DEL_FAILED", `could not remove ${failures.join("; ")}`, {
+            instance: name,
+            interface: m.config.interface,
+          });
+        }
+        return removed.reverse();
+      },
+      announce: (vips, count) => {
+        const m = current();
+        const announcer = this.announcer(m.config.interface);
+        if (!announcer) {
+          throw new VipdError("VRRP_ANNOUNCE_FAILED", `interface ${m.config.interface} has no MAC address`, {
+            interface: m.config.interface,
+          });
+        }
+        for (const v of vips) {
+          if (v.family === 4) announcer.garp(v.address, count);
+          else announcer.na(v.address, count);
+        }
+      },
+    };
+  }
+
+  private rtnl(): Rtnetlink {
+    if (!this.rt) throw new VipdError("VRRP_NOT_STARTED", "the VRRP worker has not started", {});
+    return this.rt;
+  }
+
+  private socketKey(ifname: string, family: IpFamily): string {
+    return `${ifname}|${family}`;
+  }
+
+  private linkByName(name: string): Link | undefined {
+    for (const l of this.links.values()) if (l.name === name) return l;
+    return undefined;
+  }
+
+  /** Opens the (interface, family) socket when the interface exists and it is not open yet. */
+  private ensureSocket(m: Managed): void {
+    const family = familyOf(m.config);
+    const key = this.socketKey(m.config.interface, family);
+    const existing = this.sockets.get(key);
+    if (existing) {
+      existing.users.add(m.config.name);
+      return;
+    }
+    const link = this.linkByName(m.config.interface);
+    if (!link) return; // tracking holds the instance in FAULT; retried on the link's arrival
+    try {
+      const socket = new VrrpSocket({ ifname: link.name, ifindex: link.ifindex, family });
+      const entry: SocketEntry = { socket, users: new Set([m.config.name]) };
+      for (const other of this.managed.values()) {
+        if (other.config.interface === link.name && familyOf(other.config) === family) {
+          entry.users.add(other.config.name);
+        }
+      }
+      socket.on("packet", (pkt) => {
+        for (const user of entry.users) this.managed.get(user)?.instance.receive(pkt);
+      });
+      socket.on("error", () => {
+        // Logged by the socket; the socket keeps working.
+      });
+      this.sockets.set(key, entry);
+      this.socketErrors.delete(key);
+    } catch (err) {
+      this.socketErrors.set(key, describeError(err));
+      this.log.error(
+        { err, interface: m.config.interface, family },
+        `cannot open the VRRP socket on ${m.config.interface}: ${describeError(err)}`,
+      );
+    }
+  }
+
+  private announcer(ifname: string): Announcer | undefined {
+    const link = this.linkByName(ifname);
+    const existing = this.announcers.get(ifname);
+    if (existing && link && existing.ifindex === link.ifindex) return existing;
+    existing?.close();
+    this.announcers.delete(ifname);
+    if (!link?.mac) return undefined;
+    const a = new Announcer({ ifname, ifindex: link.ifindex, mac: parseMac(link.mac) });
+    this.announcers.set(ifname, a);
+    return a;
+  }
+
+  /** net.ipv4.conf.<if>.promote_secondaries=1: removing a VIP never takes other addresses with it. */
+  private promoteSecondaries(ifname: string): void {
+    if (this.promoted.has(ifname)) return;
+    try {
+      writeFileSync(`/proc/sys/net/ipv4/conf/${ifname}/promote_secondaries`, "1\n");
+      this.promoted.add(ifname);
+    } catch (err) {
+      this.log.debug(
+        { err, interface: ifname },
+        "could not set promote_secondaries (VIPs are removed in reverse order)",
+      );
+    }
+  }
+
+  /** The advert source: configured, else the interface's primary non-VIP address (IPv6: its link-local). */
+  private primaryFor(ic: VrrpInstanceConfig): string | null {
+    if (ic.sourceAddress !== undefined) return ic.sourceAddress;
+    const link = this.linkByName(ic.interface);
+    if (!link) return null;
+    const family = familyOf(ic);
+    const vips = new Set<string>();
+    for (const i of this.config?.vrrp.instances ?? [])
+      for (const v of i.virtualIps) vips.add(canonical(v.address));
+    const candidates = this.addresses.filter(
+      (a) =>
+        a.ifindex === link.ifindex &&
+        a.family === family &&
+        !vips.has(canonical(a.address)) &&
+        (a.flags & IFA_F_TENTATIVE) === 0,
+    );
+    if (family === "inet6") return candidates.find((a) => isLinkLocal(a.address))?.address ?? null;
+    const primary = candidates.find((a) => (a.flags & IFA_F_SECONDARY) === 0) ?? candidates[0];
+    return primary?.address ?? null;
+  }
+
+  // ------------------------------------------------------------------ kernel events
+
+  private async refreshTables(): Promise<void> {
+    const rt = this.rtnl();
+    // One dump at a time per netlink socket (a second one gets EBUSY).
+    const links = await rt.listLinks();
+    const addresses = await rt.listAddresses();
+    this.links.clear();
+    for (const l of links) this.links.set(l.ifindex, l);
+    this.addresses = addresses;
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      await this.refreshTables();
+    } catch (err) {
+      this.log.error({ err }, "could not re-read links and addresses");
+      return;
+    }
+    for (const m of this.managed.values()) {
+      m.tracker.setLinks(this.links.values());
+      this.ensureSocket(m);
+      this.applyHealth(m);
+      m.instance.setPrimaryIp(this.primaryFor(m.config));
+    }
+    this.reconcileGroups();
+  }
+
+  private onRouteEvent(ev: RouteEvent): void {
+    if (this.stopping) return;
+    if (ev.kind === "link") {
+      const prev = this.links.get(ev.link.ifindex);
+      if (ev.action === "del") this.links.delete(ev.link.ifindex);
+      else this.links.set(ev.link.ifindex, ev.link);
+      if (prev && prev.name !== ev.link.name) this.dropSocketsOf(prev.name);
+      if (ev.action === "del") this.dropSocketsOf(ev.link.name);
+      if (ev.link.mac && ev.action === "new") {
+        const a = this.announcers.get(ev.link.name);
+        if (a && a.ifindex === ev.link.ifindex) a.setMac(parseMac(ev.link.mac));
+      }
+      for (const m of this.managed.values()) {
+        m.tracker.onLink(ev.action, ev.link);
+        if (ev.action === "new" && ev.link.name === m.config.interface) this.ensureSocket(m);
+        this.applyHealth(m);
+        m.instance.setPrimaryIp(this.primaryFor(m.config));
+      }
+      this.reconcileGroups();
+      return;
+    }
+    const a = ev.address;
+    const same = (b: Address) =>
+      b.ifindex === a.ifindex && b.family === a.family && canonical(b.address) === canonical(a.address);
+    this.addresses = this.addresses.filter((b) => !same(b));
+    if (ev.action === "new") this.addresses.push(a);
+    for (const m of this.managed.values()) m.instance.setPrimaryIp(this.primaryFor(m.config));
+    this.reconcileGroups();
+  }
+
+  /** The interface went away (or was renamed): its sockets are bound to a dead ifindex. */
+  private dropSocketsOf(ifname: string): void {
+    for (const [key, entry] of this.sockets) {
+      if (entry.socket.ifname === ifname) {
+        entry.socket.close();
+        this.sockets.delete(key);
+      }
+    }
+    this.announcers.get(ifname)?.close();
+    this.announcers.delete(ifname);
+  }
+
+  // ------------------------------------------------------------------ heartbeat watchdog
+
+  private armWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    const timeout = this.config?.vrrp.heartbeatTimeoutMs ?? 2000;
+    const every = Math.min(100, Math.max(10, Math.floor(timeout / 10)));
+    this.watchdog = setInterval(() => this.checkHeartbeat(), every);
+  }
+
+  private checkHeartbeat(): void {
+    if (this.stopping || this.demoted !== null || !this.config) return;
+    const timeout = this.config.vrrp.heartbeatTimeoutMs;
+    const age = performance.now() - this.lastHeartbeat;
+    if (age <= timeout) return;
+    const reason = `main thread unresponsive: no heartbeat for ${Math.round(age)} ms (heartbeat_timeout ${timeout} ms)`;
+    this.demoted = reason;
+    this.log.warn(
+      { event: "vrrp.demote", reason, heartbeatAgeMs: Math.round(age), heartbeatTimeoutMs: timeout },
+      `self-demote: ${reason}`,
+    );
+    this.post({ type: "demote", active: true, reason });
+    for (const m of this.managed.values()) m.instance.input({ type: "demote", reason });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread entry
+// ---------------------------------------------------------------------------------------------
+
+function runWorker(port: MessagePort): void {
+  const post = (msg: WorkerToMain) => port.postMessage(msg);
+  const runtime = new VrrpRuntime(post);
+  const log = childLogger("vrrp.worker");
+  // Config changes and shutdown run one after another; heartbeats and status never wait.
+  let chain: Promise<void> = Promise.resolve();
+  const serial = (fn: () => Promise<void>) => {
+    chain = chain.then(fn, fn);
+  };
+  port.on("message", (msg: MainToWorker) => {
+    switch (msg.type) {
+      case "heartbeat":
+        runtime.heartbeat();
+        return;
+      case "status":
+        post({ type: "status", id: msg.id, ...runtime.status() });
+        return;
+      case "init":
+        serial(async () => {
+          try {
+            await runtime.init(msg.config);
+            post({ type: "ready", status: runtime.status() });
+          } catch (err) {
+            log.error({ err }, "VRRP worker failed to start");
+            await runtime.shutdown().catch(() => undefined);
+            post({ type: "init_failed", error: serializeError(err) });
+            finish(port);
+          }
+        });
+        return;
+      case "reload":
+        serial(async () => {
+          try {
+            const errors = await runtime.reload(msg.config);
+            post({ type: "reloaded", id: msg.id, ok: errors.length === 0, errors });
+          } catch (err) {
+            post({ type: "reloaded", id: msg.id, ok: false, errors: [serializeError(err)] });
+          }
+        });
+        return;
+      case "shutdown":
+        serial(async () => {
+          await runtime.shutdown();
+          post({ type: "stopped" });
+          finish(port);
+        });
+        return;
+    }
+  });
+}
+
+/** Flushes this thread's log output, then lets the thread end. */
+function finish(port: MessagePort): void {
+  const done = () => {
+    port.close();
+  };
+  try {
+    rootLogger().flush(() => done());
+  } catch {
+    done();
+  }
+}
+
+if (!isMainThread && parentPort && (workerData as { vipd?: unknown } | null)?.vipd === WORKER_DATA_TAG) {
+  runWorker(parentPort);
+}

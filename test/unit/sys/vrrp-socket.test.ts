@@ -1,0 +1,224 @@
+import { EventEmitter } from "node:events";
+import { describe, expect, it } from "vitest";
+import { Announcer } from "../../../src/sys/announce.js";
+import {
+  IP_ADD_MEMBERSHIP,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  IP_TTL,
+  IPV6_JOIN_GROUP,
+  IPV6_MULTICAST_HOPS,
+  IPV6_MULTICAST_LOOP,
+  IPV6_UNICAST_HOPS,
+  SOL_IP,
+  SOL_IPV6,
+} from "../../../src/sys/constants.js";
+import { packIpMreqn, packIpv6Mreq } from "../../../src/sys/socket.js";
+import type {
+  OpenOptions,
+  RecvInfo,
+  SendOptions,
+  SockAddr,
+  VipdSocket,
+} from "../../../src/sys/socket-types.js";
+import { type ReceivedPacket, VrrpSocket } from "../../../src/sys/vrrp-socket.js";
+import { decodeAdvert, type VrrpAdvert } from "../../../src/vrrp/packet.js";
+
+class FakeSocket extends EventEmitter implements VipdSocket {
+  readonly fd = 99;
+  closed = false;
+  device: string | undefined;
+  readonly options: { level: number; name: number; value: number | Buffer }[] = [];
+  readonly sent: { data: Buffer; to: SockAddr | undefined; options: SendOptions | undefined }[] = [];
+  failTo: string | undefined;
+
+  constructor(readonly opened: OpenOptions) {
+    super();
+  }
+  get family() {
+    return this.opened.family;
+  }
+  bind(): void {}
+  setOption(level: number, name: number, value: number | Buffer): void {
+    this.options.push({ level, name, value });
+  }
+  getOption(): never {
+    throw new Error("not faked");
+  }
+  bindToDevice(ifname: string): void {
+    this.device = ifname;
+  }
+  localAddress(): SockAddr {
+    return { family: "inet", address: "0.0.0.0" };
+  }
+  send(data: Buffer | Buffer[], to?: SockAddr, options?: SendOptions): number {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data);
+    if (to && "address" in to && to.address === this.failTo) throw new Error("sendmsg EHOSTUNREACH");
+    this.sent.push({ data: buf, to, options });
+    return buf.length;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  option(level: number, name: number) {
+    return this.options.find((o) => o.level === level && o.name === name)?.value;
+  }
+}
+
+function opener() {
+  const made: FakeSocket[] = [];
+  return {
+    made,
+    open: (o: OpenOptions) => {
+      const s = new FakeSocket(o);
+      made.push(s);
+      return s;
+    },
+  };
+}
+
+const advert: VrrpAdvert = {
+  version: 3,
+  vrid: 51,
+  priority: 150,
+  maxAdvertIntervalCs: 10,
+  addresses: ["10.0.0.100"],
+};
+
+describe("VrrpSocket (IPv4)", () => {
+  it("opens a raw proto-112 socket bound to the device, joined to 224.0.0.18, TTL 255, no loop", () => {
+    const o = opener();
+    new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    const s = o.made[0]!;
+    expect(s.opened).toMatchObject({ family: "inet", protocol: 112 });
+    expect(s.device).toBe("eth0");
+    expect(s.option(SOL_IP, IP_ADD_MEMBERSHIP)).toEqual(packIpMreqn("224.0.0.18", 7));
+    expect(s.option(SOL_IP, IP_MULTICAST_IF)).toEqual(packIpMreqn("0.0.0.0", 7));
+    expect(s.option(SOL_IP, IP_MULTICAST_TTL)).toBe(255);
+    expect(s.option(SOL_IP, IP_TTL)).toBe(255);
+    expect(s.option(SOL_IP, IP_MULTICAST_LOOP)).toBe(0);
+  });
+
+  it("sends to the group from the given source with a pseudo-header checksum for that pair", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    expect(vs.sendAdvert(advert, "10.0.0.2", { peers: [], checksumMode: "pseudo" })).toBe(1);
+    const sent = o.made[0]!.sent[0]!;
+    expect(sent.to).toEqual({ family: "inet", address: "224.0.0.18" });
+    expect(sent.options).toEqual({ ifindex: 7, source: "10.0.0.2" });
+    const d = decodeAdvert(sent.data, { family: "inet", src: "10.0.0.2", dst: "224.0.0.18" });
+    expect(d).toMatchObject({ ok: true, advert: { priority: 150, checksumMode: "pseudo" } });
+  });
+
+  it("with unicast peers sends one advert per peer, each checksummed for its destination", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    vs.sendAdvert(advert, "10.0.0.2", { peers: ["10.0.0.3", "10.0.0.4"], checksumMode: "pseudo" });
+    const sent = o.made[0]!.sent;
+    expect(sent.map((x) => x.to)).toEqual([
+      { family: "inet", address: "10.0.0.3" },
+      { family: "inet", address: "10.0.0.4" },
+    ]);
+    for (const x of sent) {
+      const dst = (x.to as { address: string }).address;
+      expect(decodeAdvert(x.data, { family: "inet", src: "10.0.0.2", dst }).ok).toBe(true);
+    }
+  });
+
+  it("a failing peer does not stop the others; the failure is reported", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    o.made[0]!.failTo = "10.0.0.3";
+    expect(() =>
+      vs.sendAdvert(advert, "10.0.0.2", { peers: ["10.0.0.3", "10.0.0.4"], checksumMode: "message" }),
+    ).toThrow(/10\.0\.0\.3 \(sendmsg EHOSTUNREACH\)/);
+    expect(o.made[0]!.sent).toHaveLength(1);
+  });
+
+  it("hands received IPv4 packets over whole (the IP header carries TTL, src and dst)", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    const got: ReceivedPacket[] = [];
+    vs.on("packet", (p) => got.push(p));
+    const info: RecvInfo = { from: { family: "inet", address: "10.0.0.9" }, ifindex: 7, truncated: false };
+    o.made[0]!.emit("message", Buffer.from([0x45]), info);
+    expect(got).toEqual([{ family: "inet", packet: Buffer.from([0x45]), ifindex: 7 }]);
+  });
+});
+
+describe("VrrpSocket (IPv6)", () => {
+  it("joins ff02::12, hop limits 255, no loop; sends scoped to the interface", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet6", open: o.open });
+    const s = o.made[0]!;
+    expect(s.option(SOL_IPV6, IPV6_JOIN_GROUP)).toEqual(packIpv6Mreq("ff02::12", 7));
+    expect(s.option(SOL_IPV6, IPV6_MULTICAST_HOPS)).toBe(255);
+    expect(s.option(SOL_IPV6, IPV6_UNICAST_HOPS)).toBe(255);
+    expect(s.option(SOL_IPV6, IPV6_MULTICAST_LOOP)).toBe(0);
+    vs.sendAdvert({ ...advert, addresses: ["2001:db8::100"] }, "fe80::2", {
+      peers: [],
+      checksumMode: "pseudo",
+    });
+    expect(s.sent[0]?.to).toEqual({ family: "inet6", address: "ff02::12", scopeId: 7 });
+    expect(decodeAdvert(s.sent[0]!.data, { family: "inet6", src: "fe80::2", dst: "ff02::12" }).ok).toBe(true);
+  });
+
+  it("reports hop limit, source and destination from ancillary data", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet6", open: o.open });
+    const got: ReceivedPacket[] = [];
+    vs.on("packet", (p) => got.push(p));
+    o.made[0]!.emit("message", Buffer.from([1]), {
+      from: { family: "inet6", address: "fe80::9", scopeId: 7 },
+      hopLimit: 255,
+      destination: "ff02::12",
+      ifindex: 7,
+      truncated: false,
+    } satisfies RecvInfo);
+    expect(got).toEqual([
+      {
+        family: "inet6",
+        payload: Buffer.from([1]),
+        hopLimit: 255,
+        src: "fe80::9",
+        dst: "ff02::12",
+        ifindex: 7,
+      },
+    ]);
+  });
+});
+
+describe("Announcer", () => {
+  const mac = Buffer.from([2, 0, 0, 0, 0, 1]);
+
+  it("sends gratuitous ARP frames to the broadcast MAC on the interface", () => {
+    const o = opener();
+    const a = new Announcer({ ifname: "eth0", ifindex: 7, mac, open: o.open });
+    expect(a.garp("10.0.0.100", 3)).toBe(3);
+    const s = o.made[0]!;
+    expect(s.opened).toMatchObject({ family: "packet", protocol: 0 });
+    expect(s.sent).toHaveLength(3);
+    expect(s.sent[0]?.to).toEqual({
+      family: "packet",
+      ifindex: 7,
+      protocol: 0x0806,
+      address: Buffer.alloc(6, 0xff),
+    });
+    expect(s.sent[0]?.data.subarray(6, 12)).toEqual(mac);
+  });
+
+  it("sends unsolicited NAs from the VIP to ff02::1 with hop limit 255", () => {
+    const o = opener();
+    const a = new Announcer({ ifname: "eth0", ifindex: 7, mac, open: o.open });
+    a.na("2001:db8::100", 2);
+    const s = o.made[0]!;
+    expect(s.opened).toMatchObject({ family: "inet6", protocol: 58 });
+    expect(s.device).toBe("eth0");
+    expect(s.sent[0]?.to).toEqual({ family: "inet6", address: "ff02::1", scopeId: 7 });
+    expect(s.sent[0]?.options).toEqual({ ifindex: 7, source: "2001:db8::100", hopLimit: 255 });
+    expect(s.sent[0]?.data[0]).toBe(136);
+    a.close();
+    expect(s.closed).toBe(true);
+  });
+});
