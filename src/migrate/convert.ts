@@ -1,0 +1,1760 @@
+/**
+ * keepalived block tree → a vipd config object (the YAML contract's shape, snake_case keys, in
+ * the contract's order) and a warning for everything not translated, or not translated exactly,
+ * each at FILE:LINE:COL with its keyword.
+ *
+ * The output is meant to pass vipd's own parser (src/config/parse.ts): values vipd would reject
+ * (a VIP in two instances, a DR real server on another port, a check timeout longer than its
+ * interval, ...) are adjusted or dropped here, with a warning saying so.
+ */
+
+import { formatDuration } from "../config/duration.js";
+import { formatEndpoint, ipFamily, netmaskToPrefix, nonUnicastReason, parseIpPrefix } from "../config/net.js";
+import { type AddressFamily, SCHEDULERS } from "../config/types.js";
+import { interfaceNameProblem } from "../config/vrrp.js";
+import type { MigrateWarning } from "./lexer.js";
+import type { ParsedKeepalived, Statement, Word } from "./parse.js";
+
+// ---------------------------------------------------------------------------------------------
+// The output: vipd's YAML contract (DESIGN.md), keys in its order.
+
+export interface MigratedTrackInterface {
+  name: string;
+  weight: number;
+}
+
+export interface MigratedGarp {
+  repeat?: number;
+  delay?: string;
+  refresh?: string;
+}
+
+export interface MigratedInstance {
+  name: string;
+  interface: string;
+  vrid: number;
+  priority: number;
+  version: 2 | 3;
+  advert_interval: string;
+  preempt: boolean;
+  preempt_delay?: string;
+  virtual_ips: string[];
+  unicast_peers?: string[];
+  source_address?: string;
+  track_interfaces?: MigratedTrackInterface[];
+  garp?: MigratedGarp;
+}
+
+export interface MigratedSyncGroup {
+  name: string;
+  instances: string[];
+}
+
+export interface MigratedCheck {
+  type: "http" | "https" | "tcp" | "none";
+  port?: number;
+  path?: string;
+  status?: (number | string)[];
+  host?: string;
+  expect?: string;
+  interval?: string;
+  timeout?: string;
+  rise?: number;
+  fall?: number;
+}
+
+export interface MigratedRealServer {
+  address: string;
+  port?: number;
+  weight: number;
+  upper_threshold?: number;
+  lower_threshold?: number;
+  check?: MigratedCheck;
+}
+
+export interface MigratedTunnel {
+  type: "ipip" | "gue" | "gre";
+  port?: number;
+  checksum?: "none" | "csum" | "remcsum";
+}
+
+export interface MigratedVirtualServer {
+  name: string;
+  address?: string;
+  port?: number;
+  fwmark?: number;
+  family?: "ipv4" | "ipv6";
+  protocol: "tcp" | "udp" | "sctp";
+  scheduler: string;
+  scheduler_flags?: ("fallback" | "port")[];
+  forwarding: "nat" | "dr" | "tun";
+  tunnel?: MigratedTunnel;
+  persistence?: { timeout: string; netmask?: string | number };
+  one_packet?: boolean;
+  on_failure?: "remove" | "inhibit";
+  quorum?: { weight?: number; hysteresis?: number };
+  sorry_server?: string;
+  check?: MigratedCheck;
+  real_servers: MigratedRealServer[];
+}
+
+export interface MigratedConfig {
+  node?: string;
+  vrrp?: { instances: MigratedInstance[]; sync_groups?: MigratedSyncGroup[] };
+  virtual_servers?: MigratedVirtualServer[];
+  ipvs?: {
+    flush_on_start?: boolean;
+    sync_daemon?: { interface: string; sync_id?: number; instance?: string };
+  };
+}
+
+export interface ConvertResult {
+  config: MigratedConfig;
+  /** The parser's and the conversion's, in source order (files in the order they were read). */
+  warnings: MigrateWarning[];
+}
+
+/** Converts a parsed keepalived config. Never throws for content: whatever cannot be used is warned about. */
+export function convertKeepalived(parsed: ParsedKeepalived): ConvertResult {
+  return new Converter(parsed).run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// keepalived facts (keepalived.conf(5))
+
+/** keepalived's defaults where they differ from vipd's, so the output keeps keepalived's behaviour. */
+const KEEPALIVED = {
+  advertIntUs: 1_000_000,
+  vrrpVersion: 2 as const,
+  delayLoopMs: 60_000,
+  connectTimeoutMs: 5_000,
+  retry: 1,
+  persistenceTimeoutS: 360,
+};
+
+const NOTIFY = new Set([
+  "notify",
+  "notify_master",
+  "notify_backup",
+  "notify_fault",
+  "notify_stop",
+  "notify_deleted",
+  "notify_master_rx_lower_pri",
+]);
+const EMAIL = new Set([
+  "notification_email",
+  "notification_email_from",
+  "smtp_server",
+  "smtp_helo_name",
+  "smtp_connect_timeout",
+  "smtp_alert",
+  "smtp_alert_vrrp",
+  "smtp_alert_checker",
+  "no_email_faults",
+]);
+const UNSUPPORTED_CHECKERS = new Set([
+  "MISC_CHECK",
+  "SMTP_CHECK",
+  "DNS_CHECK",
+  "UDP_CHECK",
+  "PING_CHECK",
+  "BFD_CHECK",
+  "FILE_CHECK",
+]);
+const VIP_OPTIONS: Record<string, number> = {
+  brd: 1,
+  broadcast: 1,
+  dev: 1,
+  scope: 1,
+  label: 1,
+  peer: 1,
+  preferred_lft: 1,
+  track_group: 1,
+  home: 0,
+  "-nodad": 0,
+  nodad: 0,
+  mngtmpaddr: 0,
+  noprefixroute: 0,
+  autojoin: 0,
+  no_track: 0,
+  use_vmac: 0,
+};
+const PEER_OPTIONS: Record<string, number> = { min_ttl: 1, max_ttl: 1 };
+const TRACK_OPTIONS: Record<string, number> = { weight: 1, reverse: 0, noreverse: 0, no_reverse: 0 };
+const MAX_U32 = 0xffff_ffff;
+
+const WEBHOOKS = "use alerts.webhooks instead";
+
+/** One item of a list block (`virtual_ipaddress { ... }` etc.): its first word and its options. */
+interface ListEntry {
+  head: Word;
+  options: { name: Word; value?: Word }[];
+}
+
+/** Per-level settings a real server and its checkers inherit (virtual server → real server → checker). */
+interface CheckDefaults {
+  delayLoopMs?: number;
+  connectTimeoutMs?: number;
+  retry?: number;
+  delayBeforeRetry?: { ms: number; at: Word };
+  virtualhost?: string;
+}
+
+interface InstanceDraft {
+  name: string;
+  family: AddressFamily;
+  out: MigratedInstance;
+}
+
+class Converter {
+  private readonly warnings: MigrateWarning[] = [];
+  private readonly config: MigratedConfig = {};
+  private defaultVersion: 2 | 3 | undefined;
+  private readonly globalGarp: MigratedGarp = {};
+  private readonly instances: InstanceDraft[] = [];
+  private readonly vipOwners = new Map<string, string>();
+  private readonly vrids = new Map<string, string>();
+  private readonly syncGroups: MigratedSyncGroup[] = [];
+  private readonly virtualServers: MigratedVirtualServer[] = [];
+  private readonly serviceIds = new Map<string, string>();
+  /** A vrrp_instance's (deprecated) lvs_sync_daemon_interface, used when global_defs has no lvs_sync_daemon. */
+  private legacySyncDaemon:
+    | { interface: string; instance: string; syncId: number; at: Statement }
+    | undefined;
+
+  constructor(private readonly parsed: ParsedKeepalived) {
+    this.warnings.push(...parsed.warnings);
+  }
+
+  run(): ConvertResult {
+    const top = this.parsed.statements;
+    // Global settings first: instances inherit vrrp_version and the GARP defaults wherever they are written.
+    for (const s of top) if (s.keyword.text === "global_defs") this.globalDefs(s);
+    for (const s of top) if (s.keyword.text === "vrrp_script") this.vrrpScript(s);
+    for (const s of top) {
+      switch (s.keyword.text) {
+        case "global_defs":
+        case "vrrp_script":
+          break;
+        case "vrrp_instance":
+          this.instance(s);
+          break;
+        case "vrrp_sync_group":
+          break;
+        case "virtual_server":
+          this.virtualServer(s);
+          break;
+        case "virtual_server_group":
+          this.warn(s, "not supported; the virtual servers using it (virtual_server group) are skipped");
+          break;
+        case "vrrp_track_process":
+        case "track_file":
+        case "vrrp_track_file":
+          this.warn(s, "not supported (vipd tracks interfaces only)");
+          break;
+        case "static_ipaddress":
+        case "static_routes":
+        case "static_rules":
+          this.warn(
+            s,
+            "not translated: vipd manages only virtual addresses; configure static ones with the system's network configuration",
+          );
+          break;
+        default:
+          this.notTranslated(s);
+      }
+    }
+    for (const s of top) if (s.keyword.text === "vrrp_sync_group") this.syncGroup(s);
+    for (const s of top) if (s.keyword.text === "global_defs") this.lateGlobalDefs(s);
+    if (this.legacySyncDaemon !== undefined) {
+      const { at, syncId, ...daemon } = this.legacySyncDaemon;
+      if (this.config.ipvs?.sync_daemon === undefined) {
+        this.config.ipvs = { ...this.config.ipvs, sync_daemon: { ...daemon, sync_id: syncId } };
+      } else {
+        this.warn(at, "ignored: global_defs lvs_sync_daemon sets the sync daemon");
+      }
+    }
+
+    if (this.instances.length > 0) {
+      this.config.vrrp = {
+        instances: this.instances.map((i) => i.out),
+        ...(this.syncGroups.length > 0 ? { sync_groups: this.syncGroups } : {}),
+      };
+    }
+    if (this.virtualServers.length > 0) this.config.virtual_servers = this.virtualServers;
+    const ordered: MigratedConfig = {
+      ...(this.config.node === undefined ? {} : { node: this.config.node }),
+      ...(this.config.vrrp === undefined ? {} : { vrrp: this.config.vrrp }),
+      ...(this.config.virtual_servers === undefined ? {} : { virtual_servers: this.config.virtual_servers }),
+      ...(this.config.ipvs === undefined ? {} : { ipvs: this.config.ipvs }),
+    };
+    // Source order: by file (in the order they were read), then line and column.
+    const fileRank = (file: string): number => {
+      const i = this.parsed.files.indexOf(file);
+      return i === -1 ? this.parsed.files.length : i;
+    };
+    const warnings = this.warnings
+      .map((w, i) => ({ w, i }))
+      .sort(
+        (a, b) =>
+          fileRank(a.w.file) - fileRank(b.w.file) || a.w.line - b.w.line || a.w.col - b.w.col || a.i - b.i,
+      )
+      .map(({ w }) => w);
+    return { config: ordered, warnings };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Warnings and argument readers
+
+  private warn(at: Statement | Word, message: string, keyword?: string): void {
+    const word = "keyword" in at ? at.keyword : at;
+    this.warnings.push({ ...word.pos, keyword: keyword ?? word.text, message });
+  }
+
+  private notTranslated(s: Statement): void {
+    this.warn(s, "not translated (vipd has no equivalent)");
+  }
+
+  /** The first argument, or a warning that it is missing. */
+  private arg(s: Statement, what: string): Word | undefined {
+    const word = s.args[0];
+    if (word === undefined) this.warn(s, `needs ${what}; ignored`);
+    return word;
+  }
+
+  private int(s: Statement, min: number, max: number, what = "a number"): number | undefined {
+    const word = this.arg(s, what);
+    if (word === undefined) return undefined;
+    return this.intWord(s, word, min, max, what);
+  }
+
+  private intWord(
+    s: Statement | Word,
+    word: Word,
+    min: number,
+    max: number,
+    what = "a number",
+  ): number | undefined {
+    if (!/^-?\d+$/.test(word.text)) {
+      this.warn(s, `'${word.text}' is not ${what}; ignored`);
+      return undefined;
+    }
+    const n = Number(word.text);
+    if (n < min || n > max) {
+      this.warn(s, `${word.text} is out of range (${min}..${max}); ignored`);
+      return undefined;
+    }
+    return n;
+  }
+
+  /** A keepalived <TIMER>: seconds with an optional fraction, as whole milliseconds (rounded, with a warning). */
+  private timer(s: Statement, min: number, max: number, word = s.args[0]): number | undefined {
+    if (word === undefined) {
+      this.warn(s, "needs a time in seconds; ignored");
+      return undefined;
+    }
+    const us = parseSecondsUs(word.text);
+    if (us === undefined) {
+      this.warn(s, `'${word.text}' is not a time in seconds; ignored`);
+      return undefined;
+    }
+    let ms = Math.round(us / 1000);
+    if (us % 1000 !== 0)
+      this.warn(s, `${word.text}s rounded to ${formatDuration(ms)} (vipd counts milliseconds)`);
+    if (ms < min || ms > max) {
+      const clamped = Math.min(max, Math.max(min, ms));
+      this.warn(
+        s,
+        `${word.text}s is outside vipd's range (${formatDuration(min)}..${formatDuration(max)}); using ${formatDuration(clamped)}`,
+      );
+      ms = clamped;
+    }
+    return ms;
+  }
+
+  /** A keepalived <BOOL> argument; a bare keyword means true. */
+  private bool(s: Statement): boolean {
+    const word = s.args[0];
+    if (word === undefined) return true;
+    const text = word.text.toLowerCase();
+    if (["on", "true", "yes"].includes(text)) return true;
+    if (["off", "false", "no"].includes(text)) return false;
+    this.warn(s, `'${word.text}' is not on|off|true|false|yes|no; taken as true`);
+    return true;
+  }
+
+  /** Splits the statements of a list block into entries; a known option takes its values, anything else starts an entry. */
+  private entries(
+    block: Statement[] | undefined,
+    options: Record<string, number>,
+    isHead?: (w: Word) => boolean,
+  ): ListEntry[] {
+    const out: ListEntry[] = [];
+    for (const s of block ?? []) {
+      const words = [s.keyword, ...s.args];
+      let current: ListEntry | undefined;
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i] as Word;
+        const arity = Object.hasOwn(options, w.text) ? options[w.text] : undefined;
+        if (current !== undefined && arity !== undefined && !(isHead?.(w) ?? false)) {
+          const value = arity > 0 ? words[i + 1] : undefined;
+          if (arity > 0 && value === undefined) this.warn(w, "needs a value; ignored");
+          current.options.push({ name: w, ...(value === undefined ? {} : { value }) });
+          i += arity;
+          continue;
+        }
+        if (current !== undefined && isHead !== undefined && !isHead(w)) {
+          current.options.push({ name: w });
+          continue;
+        }
+        current = { head: w, options: [] };
+        out.push(current);
+      }
+      if (s.block !== undefined) this.warn(s, "unexpected block in a list; ignored");
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // global_defs
+
+  private globalDefs(g: Statement): void {
+    for (const s of g.block ?? []) {
+      const key = s.keyword.text;
+      switch (key) {
+        case "router_id": {
+          const word = this.arg(s, "a name");
+          if (word === undefined) break;
+          if (/\s/.test(word.text) || word.text === "")
+            this.warn(s, `'${word.text}' cannot be a vipd node name (whitespace); ignored`);
+          else this.config.node = word.text;
+          break;
+        }
+        case "vrrp_version": {
+          const v = this.int(s, 2, 3, "a VRRP version (2 or 3)");
+          if (v !== undefined) this.defaultVersion = v as 2 | 3;
+          break;
+        }
+        case "vrrp_garp_master_delay": {
+          const ms = this.timer(s, 0, 86_400_000);
+          if (ms !== undefined) this.globalGarp.delay = formatDuration(ms);
+          break;
+        }
+        case "vrrp_garp_master_repeat": {
+          const n = this.int(s, 0, 100, "a count");
+          if (n !== undefined) this.globalGarp.repeat = n;
+          break;
+        }
+        case "vrrp_garp_master_refresh": {
+          const ms = this.timer(s, 0, 86_400_000);
+          if (ms !== undefined) this.globalGarp.refresh = formatDuration(ms);
+          break;
+        }
+        case "vrrp_min_garp":
+          if (this.bool(s)) {
+            this.globalGarp.repeat = 1;
+            this.globalGarp.delay = "0s";
+          }
+          break;
+        case "lvs_flush":
+          this.config.ipvs = { ...this.config.ipvs, flush_on_start: true };
+          break;
+        case "lvs_sync_daemon":
+          break; // needs the instances: lateGlobalDefs
+        default:
+          if (EMAIL.has(key)) this.warn(s, `e-mail alerts are not supported; ${WEBHOOKS}`);
+          else if (key.startsWith("vrrp_garp_") || key.startsWith("vrrp_gna_"))
+            this.warn(s, "not translated (vipd supports garp repeat, delay and refresh only)");
+          else this.notTranslated(s);
+      }
+    }
+  }
+
+  /** global_defs settings that refer to instances. */
+  private lateGlobalDefs(g: Statement): void {
+    for (const s of g.block ?? []) {
+      if (s.keyword.text !== "lvs_sync_daemon") continue;
+      const [iface, ...rest] = s.args;
+      if (iface === undefined) {
+        this.warn(s, "needs an interface; ignored");
+        continue;
+      }
+      const problem = interfaceNameProblem(iface.text);
+      if (problem !== undefined) {
+        this.warn(s, `${problem}; ignored`);
+        continue;
+      }
+      const daemon: { interface: string; sync_id?: number; instance?: string } = { interface: iface.text };
+      let syncId: number | undefined;
+      for (let i = 0; i < rest.length; i++) {
+        const w = rest[i] as Word;
+        const value = rest[i + 1];
+        if (w.text === "id" && value !== undefined) {
+          syncId = this.intWord(s, value, 0, 255, "a sync id");
+          i++;
+        } else if (w.text === "inst" && value !== undefined) {
+          daemon.instance = value.text;
+          i++;
+        } else if (["maxlen", "port", "ttl", "group"].includes(w.text)) {
+          this.warn(w, "not supported by vipd's sync_daemon; dropped", `lvs_sync_daemon ${w.text}`);
+          i++;
+        } else if (daemon.instance === undefined && i === 0) {
+          daemon.instance = w.text;
+        } else {
+          this.warn(w, `unknown option '${w.text}'; ignored`, "lvs_sync_daemon");
+        }
+      }
+      if (daemon.instance !== undefined) {
+        const instance = this.instances.find((x) => x.name === daemon.instance);
+        if (instance === undefined) {
+          this.warn(
+            s,
+            `instance '${daemon.instance}' was not translated; the sync daemon runs as both master and backup`,
+          );
+          delete daemon.instance;
+        } else {
+          syncId ??= instance.out.vrid; // keepalived: the instance's VRID by default
+        }
+      }
+      if (syncId !== undefined) daemon.sync_id = syncId;
+      this.config.ipvs = { ...this.config.ipvs, sync_daemon: daemon };
+    }
+  }
+
+  private vrrpScript(s: Statement): void {
+    const name = s.args[0]?.text;
+    this.warn(
+      s,
+      `not supported yet: vipd cannot run tracking scripts${name === undefined ? "" : ` ('${name}' is dropped)`}`,
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // vrrp_instance
+
+  private instance(s: Statement): void {
+    const nameWord = s.args[0];
+    if (nameWord === undefined) {
+      this.warn(s, "has no name; skipped");
+      return;
+    }
+    const name = nameWord.text;
+    if (this.instances.some((i) => i.name === name)) {
+      this.warn(s, `duplicate instance '${name}'; skipped`);
+      return;
+    }
+    let iface: string | undefined;
+    let vrid: number | undefined;
+    let priority = 100;
+    let version: { value: 2 | 3; at: Statement } | undefined;
+    let advert: { us: number; at: Statement } | undefined;
+    let preempt = true;
+    let preemptDelayMs: number | undefined;
+    let stateMaster: Statement | undefined;
+    let nopreempt: Statement | undefined;
+    const vipBlocks: Statement[] = [];
+    const excludedBlocks: Statement[] = [];
+    const peerBlocks: Statement[] = [];
+    const trackBlocks: Statement[] = [];
+    let source: Statement | undefined;
+    let syncDaemon: { word: Word; at: Statement } | undefined;
+    const garp: MigratedGarp = { ...this.globalGarp };
+
+    for (const c of s.block ?? []) {
+      const key = c.keyword.text;
+      switch (key) {
+        case "interface": {
+          const word = this.arg(c, "an interface name");
+          if (word === undefined) break;
+          const problem = interfaceNameProblem(word.text);
+          if (problem !== undefined) this.warn(c, `${problem}; ignored`);
+          else iface = word.text;
+          break;
+        }
+        case "virtual_router_id":
+          vrid = this.int(c, 1, 255, "a VRID") ?? vrid;
+          break;
+        case "priority":
+          priority = this.int(c, 1, 255, "a priority") ?? priority;
+          break;
+        case "version": {
+          const v = this.int(c, 2, 3, "a VRRP version (2 or 3)");
+          if (v !== undefined) version = { value: v as 2 | 3, at: c };
+          break;
+        }
+        case "advert_int": {
+          const word = this.arg(c, "a time in seconds");
+          const us = word === undefined ? undefined : parseSecondsUs(word.text);
+          if (word !== undefined && us === undefined)
+            this.warn(c, `'${word.text}' is not a time in seconds; ignored`);
+          if (us !== undefined) advert = { us, at: c };
+          break;
+        }
+        case "state": {
+          const word = this.arg(c, "MASTER or BACKUP");
+          if (word?.text.toUpperCase() === "MASTER") stateMaster = c;
+          else if (word !== undefined && word.text.toUpperCase() !== "BACKUP")
+            this.warn(c, `'${word.text}' is not MASTER or BACKUP; ignored`);
+          break;
+        }
+        case "nopreempt":
+        case "no_preempt":
+          preempt = false;
+          nopreempt = c;
+          break;
+        case "preempt":
+        case "native_ipv6":
+          break; // vipd's behaviour already (preempt) or decided by the addresses (family)
+        case "preempt_delay":
+          preemptDelayMs = this.timer(c, 0, 3_600_000) ?? preemptDelayMs;
+          break;
+        case "virtual_ipaddress":
+          vipBlocks.push(c);
+          break;
+        case "virtual_ipaddress_excluded":
+          excludedBlocks.push(c);
+          break;
+        case "unicast_peer":
+          peerBlocks.push(c);
+          break;
+        case "unicast_src_ip":
+        case "mcast_src_ip":
+          source = c;
+          break;
+        case "track_interface":
+          trackBlocks.push(c);
+          break;
+        case "authentication":
+          this.warn(
+            c,
+            "not supported: RFC 3768 removed VRRP authentication; dropped (remove it from keepalived peers too, or they will discard vipd's adverts)",
+          );
+          break;
+        case "garp_master_delay": {
+          const ms = this.timer(c, 0, 86_400_000);
+          if (ms !== undefined) garp.delay = formatDuration(ms);
+          break;
+        }
+        case "garp_master_repeat": {
+          const n = this.int(c, 0, 100, "a count");
+          if (n !== undefined) garp.repeat = n;
+          break;
+        }
+        case "garp_master_refresh": {
+          const ms = this.timer(c, 0, 86_400_000);
+          if (ms !== undefined) garp.refresh = formatDuration(ms);
+          break;
+        }
+        case "track_script":
+          this.warn(c, "not supported yet: vipd cannot run tracking scripts; dropped");
+          break;
+        case "smtp_alert":
+          this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS} (event vrrp.state)`);
+          break;
+        case "lvs_sync_daemon_interface": {
+          const word = this.arg(c, "an interface name");
+          const problem = word === undefined ? undefined : interfaceNameProblem(word.text);
+          if (problem !== undefined) this.warn(c, `${problem}; ignored`);
+          else if (word !== undefined) syncDaemon = { word, at: c };
+          break;
+        }
+        default:
+          if (NOTIFY.has(key)) this.warn(c, `scripts are not run; ${WEBHOOKS} (event vrrp.state)`);
+          else this.notTranslated(c);
+      }
+    }
+
+    if (iface === undefined) {
+      this.warn(s, `instance '${name}' has no interface; skipped (vipd needs one per instance)`);
+      return;
+    }
+    if (vrid === undefined) {
+      this.warn(s, `instance '${name}' has no valid virtual_router_id; skipped`);
+      return;
+    }
+
+    // Virtual IPs decide the family.
+    let family: AddressFamily | undefined;
+    const vips: string[] = [];
+    const addVip = (entry: ListEntry, excluded: boolean): void => {
+      const prefix = parseIpPrefix(entry.head.text);
+      if (!prefix.ok) {
+        this.warn(
+          entry.head,
+          `${prefix.reason}; dropped`,
+          excluded ? "virtual_ipaddress_excluded" : "virtual_ipaddress",
+        );
+        return;
+      }
+      const vip = prefix.value;
+      const keyword = excluded ? "virtual_ipaddress_excluded" : "virtual_ipaddress";
+      const bad = nonUnicastReason(vip.address, vip.family, false);
+      if (bad !== undefined) {
+        this.warn(entry.head, `${vip.address} ${bad}; dropped`, keyword);
+        return;
+      }
+      if (family !== undefined && vip.family !== family) {
+        this.warn(
+          entry.head,
+          `${vip.address} is IPv${vip.family} but instance '${name}' is IPv${family}; dropped (vipd needs one address family per instance: add another instance)`,
+          keyword,
+        );
+        return;
+      }
+      const text = `${vip.address}/${vip.prefixLength}`;
+      const owner = this.vipOwners.get(vip.address);
+      if (vips.some((v) => v.startsWith(`${vip.address}/`))) {
+        this.warn(entry.head, `${vip.address} is listed twice; dropped`, keyword);
+        return;
+      }
+      if (owner !== undefined) {
+        this.warn(entry.head, `${vip.address} is already in instance '${owner}'; dropped`, keyword);
+        return;
+      }
+      for (const option of entry.options) this.vipOption(option, iface as string, keyword);
+      family ??= vip.family;
+      vips.push(text);
+    };
+    for (const block of vipBlocks)
+      for (const e of this.entries(block.block, VIP_OPTIONS, isAddressWord)) addVip(e, false);
+    for (const block of excludedBlocks) {
+      const before = vips.length;
+      for (const e of this.entries(block.block, VIP_OPTIONS, isAddressWord)) addVip(e, true);
+      if (vips.length > before) {
+        this.warn(
+          block,
+          "merged into virtual_ips: vipd lists every address in its adverts (a keepalived peer still running this file sees a different address list)",
+        );
+      }
+    }
+    if (family === undefined || vips.length === 0) {
+      this.warn(s, `instance '${name}' has no usable virtual IP; skipped`);
+      return;
+    }
+
+    // Version and advert interval.
+    let v: 2 | 3 = version?.value ?? this.defaultVersion ?? KEEPALIVED.vrrpVersion;
+    if (family === 6 && v === 2) {
+      if (version !== undefined) this.warn(version.at, "VRRPv2 is IPv4 only; IPv6 instances use version 3");
+      v = 3;
+    }
+    const advertMs = this.advertInterval(advert, v);
+
+    const vridKey = `${iface}|${family}|${vrid}`;
+    const sameVrid = this.vrids.get(vridKey);
+    if (sameVrid !== undefined) {
+      this.warn(
+        s,
+        `VRID ${vrid} is already used on ${iface} (IPv${family}) by instance '${sameVrid}'; skipped`,
+      );
+      return;
+    }
+
+    const out: MigratedInstance = {
+      name,
+      interface: iface,
+      vrid,
+      priority,
+      version: v,
+      advert_interval: formatDuration(advertMs),
+      preempt,
+      ...(preemptDelayMs === undefined || preemptDelayMs === 0
+        ? {}
+        : { preempt_delay: formatDuration(preemptDelayMs) }),
+      virtual_ips: vips,
+    };
+
+    const peers = this.peers(peerBlocks, family);
+    if (peers.length > 0) out.unicast_peers = peers;
+    if (source !== undefined) {
+      const address = this.address(source, source.args[0], family, "source address");
+      if (address !== undefined) out.source_address = address;
+    }
+    const tracks = this.trackInterfaces(trackBlocks, out);
+    if (tracks.length > 0) out.track_interfaces = tracks;
+    const garpOut: MigratedGarp = {
+      ...(garp.repeat === undefined ? {} : { repeat: garp.repeat }),
+      ...(garp.delay === undefined ? {} : { delay: garp.delay }),
+      ...(garp.refresh === undefined ? {} : { refresh: garp.refresh }),
+    };
+    if (Object.keys(garpOut).length > 0) out.garp = garpOut;
+
+    if (stateMaster !== undefined) {
+      this.warn(
+        stateMaster,
+        `a start-up hint only: vipd starts as backup and elects the master by priority (here ${out.priority}); give the intended master the highest priority`,
+        "state MASTER",
+      );
+      if (nopreempt !== undefined) {
+        this.warn(
+          nopreempt,
+          "keepalived ignores nopreempt with state MASTER; vipd honours it (preempt: false)",
+        );
+      }
+    }
+
+    for (const vip of vips) this.vipOwners.set(vip.slice(0, vip.lastIndexOf("/")), name);
+    this.vrids.set(vridKey, name);
+    this.instances.push({ name, family, out });
+    if (syncDaemon !== undefined) {
+      if (this.legacySyncDaemon !== undefined) {
+        this.warn(
+          syncDaemon.at,
+          `ignored: instance '${this.legacySyncDaemon.instance}' already sets the sync daemon`,
+        );
+      } else {
+        this.legacySyncDaemon = {
+          interface: syncDaemon.word.text,
+          instance: name,
+          syncId: vrid,
+          at: syncDaemon.at,
+        };
+      }
+    }
+  }
+
+  private advertInterval(advert: { us: number; at: Statement } | undefined, version: 2 | 3): number {
+    const us = advert?.us ?? KEEPALIVED.advertIntUs;
+    if (version === 3) {
+      // VRRPv3 counts centiseconds: 10ms..40.95s.
+      let ms = Math.round(us / 10_000) * 10;
+      const clamped = Math.min(40_950, Math.max(10, ms));
+      if (advert !== undefined && clamped !== us / 1000) {
+        this.warn(
+          advert.at,
+          `${advert.at.args[0]?.text}s is not a VRRPv3 interval (10ms steps, 10ms..40.95s); using ${formatDuration(clamped)}`,
+        );
+      }
+      ms = clamped;
+      return ms;
+    }
+    const seconds = Math.min(255, Math.max(1, Math.round(us / 1_000_000)));
+    if (advert !== undefined && seconds * 1_000_000 !== us) {
+      this.warn(
+        advert.at,
+        `${advert.at.args[0]?.text}s is not a VRRPv2 interval (whole seconds, 1..255); using ${seconds}s`,
+      );
+    }
+    return seconds * 1000;
+  }
+
+  private vipOption(option: { name: Word; value?: Word }, iface: string, keyword: string): void {
+    const name = option.name.text;
+    const value = option.value?.text;
+    if (name === "dev") {
+      if (value !== undefined && value !== iface) {
+        this.warn(
+          option.name,
+          `dev ${value}: vipd adds every virtual IP on the instance's interface (${iface})`,
+          keyword,
+        );
+      }
+      return;
+    }
+    if (name === "label") {
+      this.warn(
+        option.name,
+        `${value === undefined ? "label" : `label ${value}`} dropped (vipd adds addresses without labels)`,
+        keyword,
+      );
+      return;
+    }
+    if (!Object.hasOwn(VIP_OPTIONS, name)) {
+      this.warn(option.name, `unknown address option '${name}'; ignored`, keyword);
+      return;
+    }
+    this.warn(
+      option.name,
+      `address option '${value === undefined ? name : `${name} ${value}`}' not supported; dropped`,
+      keyword,
+    );
+  }
+
+  private address(
+    at: Statement | Word,
+    word: Word | undefined,
+    family: AddressFamily,
+    what: string,
+  ): string | undefined {
+    if (word === undefined) {
+      this.warn(at, `needs an IP address; ignored`);
+      return undefined;
+    }
+    const fam = ipFamily(word.text);
+    if (fam === 0) {
+      this.warn(at, `'${word.text}' is not an IP address; ignored`);
+      return undefined;
+    }
+    const address = canonical(word.text);
+    const bad = nonUnicastReason(address, fam, false);
+    if (bad !== undefined) {
+      this.warn(at, `${what} ${address} ${bad}; ignored`);
+      return undefined;
+    }
+    if (fam !== family) {
+      this.warn(
+        at,
+        `${what} ${address} is IPv${fam} but the instance's virtual IPs are IPv${family}; ignored`,
+      );
+      return undefined;
+    }
+    return address;
+  }
+
+  private peers(blocks: Statement[], family: AddressFamily): string[] {
+    const out: string[] = [];
+    for (const block of blocks) {
+      for (const entry of this.entries(block.block, PEER_OPTIONS, (w) => ipFamily(w.text) !== 0)) {
+        for (const option of entry.options) {
+          this.warn(option.name, `'${option.name.text}' not supported; dropped`, "unicast_peer");
+        }
+        const address = this.address(entry.head, entry.head, family, "unicast peer");
+        if (address === undefined) continue;
+        if (out.includes(address))
+          this.warn(entry.head, `${address} is listed twice; dropped`, "unicast_peer");
+        else out.push(address);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Weights carry over as they are: vipd follows keepalived (a negative weight is added while the
+   * interface is down, a positive one while it is up, 0 means FAULT while down).
+   */
+  private trackInterfaces(blocks: Statement[], out: MigratedInstance): MigratedTrackInterface[] {
+    const tracks: MigratedTrackInterface[] = [];
+    for (const block of blocks) {
+      for (const entry of this.entries(block.block, TRACK_OPTIONS)) {
+        const name = entry.head.text;
+        const problem = interfaceNameProblem(name);
+        if (problem !== undefined) {
+          this.warn(entry.head, `${problem}; dropped`, "track_interface");
+          continue;
+        }
+        let weight = 0;
+        let ok = true;
+        for (const option of entry.options) {
+          if (option.name.text === "weight" && option.value !== undefined) {
+            const w = this.intWord(option.name, option.value, -254, 254, "a weight");
+            if (w === undefined) ok = false;
+            else weight = w;
+          } else if (option.name.text === "reverse") {
+            this.warn(
+              option.name,
+              `reverse is not supported; interface ${name} is not tracked`,
+              "track_interface",
+            );
+            ok = false;
+          }
+        }
+        if (!ok) continue;
+        if (tracks.some((t) => t.name === name)) {
+          this.warn(entry.head, `interface ${name} is tracked twice; dropped`, "track_interface");
+          continue;
+        }
+        const track = { name, weight };
+        tracks.push(track);
+      }
+    }
+    if (out.priority === 255) {
+      for (const track of [...tracks]) {
+        if (track.weight === 0) continue;
+        this.warn(
+          blocks[0] as Statement,
+          `priority 255 (address owner) is not changed by tracking in keepalived; interface ${track.name} (weight ${track.weight}) is not tracked`,
+        );
+        tracks.splice(tracks.indexOf(track), 1);
+      }
+    }
+    return tracks;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // vrrp_sync_group
+
+  private syncGroup(s: Statement): void {
+    const name = s.args[0]?.text;
+    if (name === undefined) {
+      this.warn(s, "has no name; skipped");
+      return;
+    }
+    const members: string[] = [];
+    for (const c of s.block ?? []) {
+      const key = c.keyword.text;
+      if (key === "group") {
+        for (const entry of this.entries(c.block, {})) {
+          const member = entry.head.text;
+          if (!this.instances.some((i) => i.name === member)) {
+            this.warn(
+              entry.head,
+              `instance '${member}' was not translated; left out of sync group '${name}'`,
+              "group",
+            );
+          } else if (members.includes(member)) {
+            this.warn(entry.head, `instance '${member}' is listed twice; dropped`, "group");
+          } else if (this.syncGroups.some((g) => g.instances.includes(member))) {
+            this.warn(entry.head, `instance '${member}' is already in another sync group; dropped`, "group");
+          } else {
+            members.push(member);
+          }
+        }
+      } else if (c.args.length === 0 && c.block === undefined && this.instances.some((i) => i.name === key)) {
+        // Old configs list the members directly in the sync group.
+        if (members.includes(key) || this.syncGroups.some((g) => g.instances.includes(key))) {
+          this.warn(c, `instance '${key}' is listed twice or in another sync group; dropped`);
+        } else {
+          members.push(key);
+        }
+      } else if (NOTIFY.has(key)) {
+        this.warn(c, `scripts are not run; ${WEBHOOKS} (event vrrp.state)`);
+      } else if (key === "smtp_alert") {
+        this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS}`);
+      } else if (key === "track_script") {
+        this.warn(c, "not supported yet: vipd cannot run tracking scripts; dropped");
+      } else if (key === "track_interface") {
+        this.warn(
+          c,
+          "not translated on a sync group: track the interfaces in each instance (track_interfaces)",
+        );
+      } else {
+        this.notTranslated(c);
+      }
+    }
+    if (this.syncGroups.some((g) => g.name === name)) {
+      this.warn(s, `duplicate sync group '${name}'; skipped`);
+      return;
+    }
+    if (members.length === 0) {
+      this.warn(s, `sync group '${name}' has no translated instance; skipped`);
+      return;
+    }
+    this.syncGroups.push({ name, instances: members });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // virtual_server
+
+  private virtualServer(s: Statement): void {
+    const [first, second] = s.args;
+    if (first === undefined) {
+      this.warn(s, "has no address, fwmark or group; skipped");
+      return;
+    }
+    const vs: Partial<MigratedVirtualServer> = {};
+    let family: AddressFamily | undefined;
+    if (first.text === "group") {
+      this.warn(
+        s,
+        "virtual_server group is not supported (no virtual_server_group in vipd); skipped: write one virtual server per address",
+      );
+      return;
+    }
+    if (first.text === "fwmark") {
+      const mark = second === undefined ? undefined : this.intWord(s, second, 1, MAX_U32, "a firewall mark");
+      if (mark === undefined) {
+        if (second === undefined) this.warn(s, "fwmark needs a number; skipped");
+        return;
+      }
+      vs.fwmark = mark;
+    } else {
+      const fam = ipFamily(first.text);
+      if (fam === 0) {
+        this.warn(
+          s,
+          `'${first.text}' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped`,
+        );
+        return;
+      }
+      if (second === undefined) {
+        this.warn(s, "has no port (a port-less persistent service); vipd needs a port or a fwmark: skipped");
+        return;
+      }
+      const port = this.intWord(s, second, 1, 65535, "a port");
+      if (port === undefined) return;
+      vs.address = canonical(first.text);
+      vs.port = port;
+      family = fam;
+    }
+
+    let protocol: MigratedVirtualServer["protocol"] = "tcp";
+    let scheduler = "wlc";
+    let forwarding: MigratedVirtualServer["forwarding"] = "nat";
+    let tunnel: MigratedTunnel | undefined;
+    let persistenceS: number | undefined;
+    let granularity: { text: string; at: Statement } | undefined;
+    let onePacket: Statement | undefined;
+    let inhibit = false;
+    let quorum: number | undefined;
+    let hysteresis: number | undefined;
+    let sorry: Statement | undefined;
+    const flags = new Set<"fallback" | "port">();
+    const flagWords: Statement[] = [];
+    const defaults: CheckDefaults = {};
+    const realServers: Statement[] = [];
+
+    for (const c of s.block ?? []) {
+      const key = c.keyword.text;
+      switch (key) {
+        case "lb_algo":
+        case "lvs_sched": {
+          const word = this.arg(c, "a scheduler");
+          if (word === undefined) break;
+          const name = word.text.toLowerCase();
+          if ((SCHEDULERS as readonly string[]).includes(name)) scheduler = name;
+          else
+            this.warn(
+              c,
+              `scheduler '${word.text}' is not supported by vipd (${SCHEDULERS.join(" ")}); using wlc`,
+            );
+          break;
+        }
+        case "lb_kind":
+        case "lvs_method": {
+          const parsed = this.method(c);
+          if (parsed !== undefined) {
+            forwarding = parsed.forwarding;
+            tunnel = parsed.tunnel;
+          }
+          break;
+        }
+        case "protocol": {
+          const word = this.arg(c, "TCP, UDP or SCTP");
+          const p = word?.text.toLowerCase();
+          if (p === "tcp" || p === "udp" || p === "sctp") protocol = p;
+          else if (word !== undefined)
+            this.warn(c, `protocol '${word.text}' is not TCP, UDP or SCTP; using tcp`);
+          break;
+        }
+        case "persistence_timeout": {
+          if (c.args[0] === undefined) {
+            persistenceS = KEEPALIVED.persistenceTimeoutS;
+            break;
+          }
+          const n = this.int(c, 0, MAX_U32, "a number of seconds");
+          if (n !== undefined) persistenceS = n;
+          break;
+        }
+        case "persistence_granularity": {
+          const word = this.arg(c, "a netmask");
+          if (word !== undefined) granularity = { text: word.text, at: c };
+          break;
+        }
+        case "ops":
+          onePacket = c;
+          break;
+        case "sh-port":
+        case "mh-port":
+          flags.add("port");
+          flagWords.push(c);
+          break;
+        case "sh-fallback":
+        case "mh-fallback":
+          flags.add("fallback");
+          flagWords.push(c);
+          break;
+        case "flag-1":
+          flags.add("fallback");
+          flagWords.push(c);
+          break;
+        case "flag-2":
+          flags.add("port");
+          flagWords.push(c);
+          break;
+        case "inhibit_on_failure":
+          inhibit = this.bool(c);
+          break;
+        case "quorum":
+          quorum = this.int(c, 1, 0x7fff_ffff, "a weight") ?? quorum;
+          break;
+        case "hysteresis":
+          hysteresis = this.int(c, 0, 0x7fff_ffff, "a count") ?? hysteresis;
+          break;
+        case "sorry_server":
+          sorry = c;
+          break;
+        case "ip_family": {
+          const word = this.arg(c, "inet or inet6");
+          if (word?.text === "inet" || word?.text === "inet6") {
+            const named: AddressFamily = word.text === "inet" ? 4 : 6;
+            if (vs.fwmark !== undefined) {
+              vs.family = named === 4 ? "ipv4" : "ipv6";
+              family = named;
+            } else if (family !== named) {
+              this.warn(c, `contradicts the address ${vs.address}; ignored`);
+            }
+          } else if (word !== undefined) {
+            this.warn(c, `'${word.text}' is not inet or inet6; ignored`);
+          }
+          break;
+        }
+        case "real_server":
+          realServers.push(c);
+          break;
+        case "quorum_up":
+        case "quorum_down":
+          this.warn(c, `scripts are not run; ${WEBHOOKS} (events quorum.gained, quorum.lost)`);
+          break;
+        case "smtp_alert":
+          this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS}`);
+          break;
+        case "alpha":
+          this.warn(
+            c,
+            "not translated: vipd has no alpha mode; a real server's state follows its check results (rise, fall)",
+          );
+          break;
+        case "omega":
+          this.warn(c, "not translated: vipd runs no scripts at shutdown");
+          break;
+        default:
+          if (!this.checkDefault(c, defaults)) this.notTranslated(c);
+      }
+    }
+
+    vs.name = this.serviceName(vs, protocol);
+    const identity =
+      vs.fwmark !== undefined
+        ? `fwmark ${vs.fwmark} ${vs.family ?? ""}`
+        : `${protocol} ${formatEndpoint(vs.address as string, vs.port as number)}`;
+    const existing = this.serviceIds.get(identity);
+    if (existing !== undefined) {
+      this.warn(s, `the same service as '${existing}'; skipped`);
+      return;
+    }
+
+    if (flags.size > 0 && scheduler !== "sh" && scheduler !== "mh") {
+      for (const f of flagWords)
+        this.warn(f, `applies only to the sh and mh schedulers (this service uses ${scheduler}); dropped`);
+      flags.clear();
+    }
+    if (onePacket !== undefined && protocol !== "udp") {
+      this.warn(onePacket, "one-packet scheduling needs protocol UDP; dropped");
+      onePacket = undefined;
+    }
+
+    // Real servers first: a fwmark service's family comes from them.
+    const servers: MigratedRealServer[] = [];
+    for (const rs of realServers) {
+      const out = this.realServer(rs, { vs, family, forwarding, defaults, inhibit });
+      if (out === undefined) continue;
+      if (family === undefined) family = ipFamily(out.address) as AddressFamily;
+      servers.push(out);
+    }
+
+    let persistence: MigratedVirtualServer["persistence"];
+    if (persistenceS !== undefined && persistenceS > 0) {
+      persistence = { timeout: formatDuration(persistenceS * 1000) };
+      if (granularity !== undefined) {
+        const netmask = this.granularity(granularity, family ?? 4);
+        if (netmask !== undefined) persistence.netmask = netmask;
+      }
+    } else if (granularity !== undefined) {
+      this.warn(granularity.at, "ignored: the service is not persistent (no persistence_timeout)");
+    }
+
+    const sorryServer = sorry === undefined ? undefined : this.sorryServer(sorry, vs, family, forwarding);
+
+    // A check shared by every real server moves up to the service.
+    let check: MigratedCheck | undefined;
+    const checks = servers.map((r) => JSON.stringify(r.check ?? null));
+    if (servers.length > 0 && servers[0]?.check !== undefined && checks.every((c) => c === checks[0])) {
+      check = servers[0].check;
+      for (const r of servers) delete r.check;
+    }
+
+    const out: MigratedVirtualServer = {
+      name: vs.name,
+      ...(vs.address === undefined ? {} : { address: vs.address, port: vs.port as number }),
+      ...(vs.fwmark === undefined ? {} : { fwmark: vs.fwmark }),
+      ...(vs.family === undefined ? {} : { family: vs.family }),
+      protocol,
+      scheduler,
+      ...(flags.size > 0 ? { scheduler_flags: [...flags].sort() } : {}),
+      forwarding,
+      ...(tunnel === undefined ? {} : { tunnel }),
+      ...(persistence === undefined ? {} : { persistence }),
+      ...(onePacket === undefined ? {} : { one_packet: true }),
+      ...(inhibit ? { on_failure: "inhibit" as const } : {}),
+      ...(quorum === undefined && hysteresis === undefined
+        ? {}
+        : {
+            quorum: {
+              ...(quorum === undefined ? {} : { weight: quorum }),
+              ...(hysteresis === undefined ? {} : { hysteresis }),
+            },
+          }),
+      ...(sorryServer === undefined ? {} : { sorry_server: sorryServer }),
+      ...(check === undefined ? {} : { check }),
+      real_servers: servers,
+    };
+    if (servers.length === 0) this.warn(s, `virtual server ${vs.name} has no real servers`);
+    this.serviceIds.set(identity, vs.name);
+    this.virtualServers.push(out);
+  }
+
+  private serviceName(vs: Partial<MigratedVirtualServer>, protocol: string): string {
+    let base =
+      vs.fwmark !== undefined
+        ? `fwmark-${vs.fwmark}`
+        : formatEndpoint(vs.address as string, vs.port as number);
+    if (protocol !== "tcp") base += `/${protocol}`;
+    let name = base;
+    for (let n = 2; this.virtualServers.some((v) => v.name === name); n++) name = `${base}-${n}`;
+    return name;
+  }
+
+  /** `lb_kind` / `lvs_method`: NAT | DR | TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]. */
+  private method(
+    c: Statement,
+  ): { forwarding: MigratedVirtualServer["forwarding"]; tunnel?: MigratedTunnel } | undefined {
+    const word = this.arg(c, "NAT, DR or TUN");
+    if (word === undefined) return undefined;
+    const kind = word.text.toUpperCase();
+    if (kind === "NAT") return { forwarding: "nat" };
+    if (kind === "DR") return { forwarding: "dr" };
+    if (kind !== "TUN") {
+      this.warn(c, `'${word.text}' is not NAT, DR or TUN; using NAT`);
+      return undefined;
+    }
+    const tunnel: MigratedTunnel = { type: "ipip" };
+    const rest = c.args.slice(1);
+    for (let i = 0; i < rest.length; i++) {
+      const w = rest[i] as Word;
+      const next = rest[i + 1];
+      if (w.text === "type" && next !== undefined) {
+        if (next.text === "ipip" || next.text === "gue" || next.text === "gre") tunnel.type = next.text;
+        else
+          this.warn(next, `tunnel type '${next.text}' is not ipip, gue or gre; using ipip`, c.keyword.text);
+        i++;
+      } else if (w.text === "port" && next !== undefined) {
+        const port = this.intWord(w, next, 1, 65535, "a port");
+        if (port !== undefined) tunnel.port = port;
+        i++;
+      } else if (w.text === "nocsum" || w.text === "csum" || w.text === "remcsum") {
+        tunnel.checksum = w.text === "nocsum" ? "none" : w.text;
+      } else {
+        this.warn(w, `unknown tunnel option '${w.text}'; ignored`, c.keyword.text);
+      }
+    }
+    if (tunnel.type === "gue" && tunnel.port === undefined) {
+      this.warn(c, "a gue tunnel needs a port; using ipip");
+      return { forwarding: "tun", tunnel: { type: "ipip" } };
+    }
+    if (tunnel.type !== "gue" && tunnel.port !== undefined) {
+      this.warn(c, `only gue tunnels take a port; port dropped`);
+      delete tunnel.port;
+    }
+    return { forwarding: "tun", tunnel };
+  }
+
+  private granularity(
+    g: { text: string; at: Statement },
+    family: AddressFamily,
+  ): string | number | undefined {
+    if (/^\d+$/.test(g.text)) {
+      const n = Number(g.text);
+      if (n <= (family === 6 ? 128 : 32)) return n;
+    } else if (family === 4 && netmaskToPrefix(g.text) !== undefined) {
+      return g.text;
+    }
+    this.warn(
+      g.at,
+      `'${g.text}' is not a ${family === 6 ? "prefix length" : "contiguous IPv4 netmask"}; ignored`,
+    );
+    return undefined;
+  }
+
+  private sorryServer(
+    c: Statement,
+    vs: Partial<MigratedVirtualServer>,
+    family: AddressFamily | undefined,
+    forwarding: MigratedVirtualServer["forwarding"],
+  ): string | undefined {
+    const [addr, portWord] = c.args;
+    if (addr === undefined) {
+      this.warn(c, "needs an address; ignored");
+      return undefined;
+    }
+    const fam = ipFamily(addr.text);
+    if (fam === 0) {
+      this.warn(c, `'${addr.text}' is not an IP address; ignored`);
+      return undefined;
+    }
+    if (family !== undefined && fam !== family && forwarding !== "tun") {
+      this.warn(c, `${addr.text} is IPv${fam} but the service is IPv${family}; ignored`);
+      return undefined;
+    }
+    let port = portWord === undefined ? vs.port : this.intWord(c, portWord, 1, 65535, "a port");
+    if (portWord !== undefined && port === undefined) return undefined;
+    if (port === undefined) {
+      this.warn(c, "a fwmark service's sorry server needs a port in vipd; ignored");
+      return undefined;
+    }
+    if ((forwarding === "dr" || forwarding === "tun") && vs.port !== undefined && port !== vs.port) {
+      this.warn(
+        c,
+        `port ${port} differs from the service port ${vs.port}; ${forwarding} forwarding cannot map ports, so ${vs.port} is used`,
+      );
+      port = vs.port;
+    }
+    return formatEndpoint(canonical(addr.text), port);
+  }
+
+  /** Settings a virtual server or real server passes down to its checkers; false when `c` is not one. */
+  private checkDefault(c: Statement, defaults: CheckDefaults): boolean {
+    switch (c.keyword.text) {
+      case "delay_loop":
+        defaults.delayLoopMs = this.timer(c, 10, 3_600_000) ?? defaults.delayLoopMs;
+        return true;
+      case "connect_timeout":
+        defaults.connectTimeoutMs = this.timer(c, 10, 3_600_000) ?? defaults.connectTimeoutMs;
+        return true;
+      case "retry":
+      case "nb_get_retry":
+        defaults.retry = this.int(c, 0, 999, "a count") ?? defaults.retry;
+        return true;
+      case "delay_before_retry": {
+        const ms = this.timer(c, 0, 3_600_000);
+        if (ms !== undefined) defaults.delayBeforeRetry = { ms, at: c.keyword };
+        return true;
+      }
+      case "virtualhost": {
+        const word = this.arg(c, "a host name");
+        if (word !== undefined) defaults.virtualhost = word.text;
+        return true;
+      }
+      case "warmup":
+        this.warn(c, "not translated: vipd starts checking at once");
+        return true;
+      case "ha_suspend":
+        this.warn(c, "not translated: vipd checks real servers whether or not this node holds the VIP");
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // real_server and its checkers
+
+  private realServer(
+    s: Statement,
+    svc: {
+      vs: Partial<MigratedVirtualServer>;
+      family: AddressFamily | undefined;
+      forwarding: MigratedVirtualServer["forwarding"];
+      defaults: CheckDefaults;
+      inhibit: boolean;
+    },
+  ): MigratedRealServer | undefined {
+    const [addr, portWord] = s.args;
+    if (addr === undefined) {
+      this.warn(s, "has no address; skipped");
+      return undefined;
+    }
+    const fam = ipFamily(addr.text);
+    if (fam === 0) {
+      this.warn(s, `'${addr.text}' is not an IP address; skipped`);
+      return undefined;
+    }
+    if (svc.family !== undefined && fam !== svc.family && svc.forwarding !== "tun") {
+      this.warn(s, `${addr.text} is IPv${fam} but the service is IPv${svc.family}; skipped`);
+      return undefined;
+    }
+    const address = canonical(addr.text);
+    let port: number | undefined;
+    if (portWord !== undefined) {
+      port = this.intWord(s, portWord, 1, 65535, "a port");
+      if (port === undefined) return undefined;
+    }
+    const vsPort = svc.vs.port;
+    /** The port keepalived would have checked when the check names none. */
+    let checkPort: number | undefined;
+    if (
+      port !== undefined &&
+      vsPort !== undefined &&
+      port !== vsPort &&
+      (svc.forwarding === "dr" || svc.forwarding === "tun")
+    ) {
+      this.warn(
+        s,
+        `port ${port} differs from the service port ${vsPort}; ${svc.forwarding} forwarding cannot map ports, so the real server gets ${vsPort} (its check keeps port ${port})`,
+      );
+      checkPort = port;
+      port = vsPort;
+    }
+    port ??= vsPort;
+
+    let weight = 1;
+    let upper: number | undefined;
+    let lower: number | undefined;
+    const defaults: CheckDefaults = { ...svc.defaults };
+    const checkers: Statement[] = [];
+    for (const c of s.block ?? []) {
+      const key = c.keyword.text;
+      switch (key) {
+        case "weight":
+          weight = this.int(c, 0, 65535, "a weight") ?? weight;
+          break;
+        case "uthreshold":
+          upper = this.int(c, 0, 0x7fff_ffff, "a connection count") ?? upper;
+          break;
+        case "lthreshold":
+          lower = this.int(c, 0, 0x7fff_ffff, "a connection count") ?? lower;
+          break;
+        case "inhibit_on_failure":
+          if (this.bool(c) !== svc.inhibit) {
+            this.warn(
+              c,
+              `vipd sets on_failure per virtual server (this one: ${svc.inhibit ? "inhibit" : "remove"}); ignored`,
+            );
+          }
+          break;
+        case "lvs_method": {
+          const m = this.method(c);
+          if (m !== undefined && m.forwarding !== svc.forwarding) {
+            this.warn(c, `vipd sets forwarding per virtual server (${svc.forwarding}); ignored`);
+          }
+          break;
+        }
+        case "notify_up":
+        case "notify_down":
+          this.warn(c, `scripts are not run; ${WEBHOOKS} (events real_server.up, real_server.down)`);
+          break;
+        case "smtp_alert":
+          this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS}`);
+          break;
+        case "alpha":
+          this.warn(
+            c,
+            "not translated: vipd has no alpha mode; a real server's state follows its check results (rise, fall)",
+          );
+          break;
+        case "HTTP_GET":
+        case "SSL_GET":
+        case "TCP_CHECK":
+          checkers.push(c);
+          break;
+        default:
+          if (UNSUPPORTED_CHECKERS.has(key)) {
+            this.warn(c, `not supported: vipd checks with HTTP, HTTPS and TCP only; dropped`);
+          } else if (!this.checkDefault(c, defaults)) {
+            this.notTranslated(c);
+          }
+      }
+    }
+    if (upper !== undefined && lower !== undefined && lower > upper) {
+      this.warn(s, `lthreshold ${lower} is above uthreshold ${upper}; lthreshold dropped`, "lthreshold");
+      lower = undefined;
+    } else if (lower !== undefined && lower > 0 && (upper === undefined || upper === 0)) {
+      this.warn(s, "lthreshold without uthreshold; dropped", "lthreshold");
+      lower = undefined;
+    }
+
+    let check: MigratedCheck | undefined;
+    const [firstChecker, ...others] = checkers;
+    for (const other of others) {
+      this.warn(other, "vipd runs one check per real server; only the first is kept, this one is dropped");
+    }
+    if (firstChecker !== undefined) check = this.checker(firstChecker, defaults, checkPort);
+    const hadUnsupported = (s.block ?? []).some((c) => UNSUPPORTED_CHECKERS.has(c.keyword.text));
+    if (check === undefined && hadUnsupported) {
+      check = { type: "none" };
+      this.warn(s, `real server ${addr.text} keeps no check (always up) until one is configured`);
+    }
+    if (check !== undefined && check.type !== "none" && check.port === undefined && port === undefined) {
+      this.warn(s, `real server ${addr.text} has no port to check (fwmark service); its check is dropped`);
+      check = { type: "none" };
+    }
+
+    return {
+      address,
+      ...(port === undefined ? {} : { port }),
+      weight,
+      ...(upper === undefined ? {} : { upper_threshold: upper }),
+      ...(lower === undefined ? {} : { lower_threshold: lower }),
+      ...(check === undefined ? {} : { check }),
+    };
+  }
+
+  private checker(
+    c: Statement,
+    inherited: CheckDefaults,
+    checkPort: number | undefined,
+  ): MigratedCheck | undefined {
+    const kind = c.keyword.text;
+    const defaults: CheckDefaults = { ...inherited };
+    let port: number | undefined = checkPort;
+    const urls: Statement[] = [];
+    for (const o of c.block ?? []) {
+      const key = o.keyword.text;
+      switch (key) {
+        case "connect_port":
+          port = this.int(o, 1, 65535, "a port") ?? port;
+          break;
+        case "url":
+          if (kind === "TCP_CHECK") this.notTranslated(o);
+          else urls.push(o);
+          break;
+        case "connect_ip":
+        case "bindto":
+        case "bind_port":
+        case "bind_if":
+        case "fwmark":
+          this.warn(
+            o,
+            "not supported: vipd connects to the real server's address from the default source; dropped",
+          );
+          break;
+        case "alpha":
+          this.warn(
+            o,
+            "not translated: vipd has no alpha mode; a real server's state follows its check results (rise, fall)",
+          );
+          break;
+        default:
+          if (!this.checkDefault(o, defaults)) this.notTranslated(o);
+      }
+    }
+
+    const intervalMs = defaults.delayLoopMs ?? KEEPALIVED.delayLoopMs;
+    let timeoutMs = defaults.connectTimeoutMs ?? KEEPALIVED.connectTimeoutMs;
+    if (timeoutMs > intervalMs) {
+      this.warn(
+        c,
+        `connect_timeout ${formatDuration(timeoutMs)} is longer than delay_loop ${formatDuration(intervalMs)}; vipd needs timeout <= interval, so the timeout is ${formatDuration(intervalMs)}`,
+      );
+      timeoutMs = intervalMs;
+    }
+    // keepalived retries `retry` more times after a failure before declaring the server down.
+    const retry = defaults.retry ?? KEEPALIVED.retry;
+    const fall = Math.min(1000, retry + 1);
+    if (defaults.delayBeforeRetry !== undefined && defaults.delayBeforeRetry.ms !== intervalMs && retry > 0) {
+      this.warn(
+        defaults.delayBeforeRetry.at,
+        `not translated: vipd re-checks at the interval (${formatDuration(intervalMs)}), so a failing server is down after about ${formatDuration(intervalMs * fall)} rather than ${formatDuration(intervalMs + retry * defaults.delayBeforeRetry.ms)}`,
+      );
+    }
+    const timing = {
+      interval: formatDuration(intervalMs),
+      timeout: formatDuration(timeoutMs),
+      rise: 1,
+      fall,
+    };
+
+    if (kind === "TCP_CHECK") return { type: "tcp", ...(port === undefined ? {} : { port }), ...timing };
+
+    const type = kind === "SSL_GET" ? "https" : "http";
+    let path = "/";
+    let status: (number | string)[] | undefined;
+    let host = defaults.virtualhost;
+    let expect: string | undefined;
+    const [url, ...extra] = urls;
+    for (const e of extra)
+      this.warn(e, "vipd checks one URL per real server; only the first is kept, this one is dropped");
+    if (url === undefined) {
+      this.warn(c, "has no url block; checking path /");
+    } else {
+      for (const u of url.block ?? []) {
+        switch (u.keyword.text) {
+          case "path": {
+            const word = this.arg(u, "a URL path");
+            if (word === undefined) break;
+            if (!word.text.startsWith("/") || /\s/.test(word.text))
+              this.warn(u, `'${word.text}' is not a path starting with '/' without spaces; using /`);
+            else path = word.text;
+            break;
+          }
+          case "status_code": {
+            const codes = this.statusCodes(u);
+            if (codes !== undefined) status = codes;
+            break;
+          }
+          case "virtualhost": {
+            const word = this.arg(u, "a host name");
+            if (word !== undefined) host = word.text;
+            break;
+          }
+          case "digest":
+            this.warn(u, "not supported: vipd does not hash the body; the check tests the status code only");
+            break;
+          case "regex": {
+            const word = this.arg(u, "a regular expression");
+            if (word === undefined) break;
+            if (/[\\^$.|?*+()[\]{}]/.test(word.text)) {
+              this.warn(
+                u,
+                "not supported: vipd matches a plain substring (check.expect), not a regular expression; dropped",
+              );
+            } else {
+              expect = word.text;
+            }
+            break;
+          }
+          default:
+            this.notTranslated(u);
+        }
+      }
+    }
+    if (host !== undefined && /\s/.test(host)) {
+      this.warn(c, `virtualhost '${host}' contains spaces; dropped`, "virtualhost");
+      host = undefined;
+    }
+    return {
+      type,
+      ...(port === undefined ? {} : { port }),
+      path,
+      ...(status === undefined ? {} : { status }),
+      ...(host === undefined ? {} : { host }),
+      ...(expect === undefined ? {} : { expect }),
+      ...timing,
+    };
+  }
+
+  /** `status_code 200 200-299 ...` → vipd's status list (single codes as numbers, ranges as strings). */
+  private statusCodes(u: Statement): (number | string)[] | undefined {
+    if (u.args.length === 0) {
+      this.warn(u, "needs status codes; ignored");
+      return undefined;
+    }
+    const out: (number | string)[] = [];
+    for (const w of u.args) {
+      const single = /^\d{3}$/.exec(w.text);
+      const range = /^(\d{3})-(\d{3})$/.exec(w.text);
+      const ok = (n: number): boolean => n >= 100 && n <= 599;
+      if (single !== null && ok(Number(w.text))) out.push(Number(w.text));
+      else if (
+        range !== null &&
+        ok(Number(range[1])) &&
+        ok(Number(range[2])) &&
+        Number(range[1]) <= Number(range[2])
+      )
+        out.push(w.text);
+      else this.warn(w, `'${w.text}' is not an HTTP status code or range; dropped`, "status_code");
+    }
+    return out.length === 0 ? undefined : out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function isAddressWord(w: Word): boolean {
+  return parseIpPrefix(w.text).ok;
+}
+
+/** IPv6 compressed and lower case; IPv4 unchanged. */
+function canonical(address: string): string {
+  if (ipFamily(address) !== 6) return address;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
+/** `1`, `0.5`, `2.71828` seconds → microseconds (keepalived's timer resolution); undefined if not a time. */
+export function parseSecondsUs(text: string): number | undefined {
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(text);
+  if (match === null) return undefined;
+  const whole = Number(match[1]);
+  const fraction = (match[2] ?? "").slice(0, 6).padEnd(6, "0");
+  const us = whole * 1_000_000 + Number(fraction);
+  return Number.isSafeInteger(us) ? us : undefined;
+}

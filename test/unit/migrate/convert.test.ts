@@ -1,0 +1,960 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config/parse.js";
+import type { VipdConfig } from "../../../src/config/types.js";
+import { type ConvertResult, convertKeepalived, parseSecondsUs } from "../../../src/migrate/convert.js";
+import { emitYaml } from "../../../src/migrate/emit.js";
+import { formatWarning } from "../../../src/migrate/lexer.js";
+import { type ParseOptions, parseKeepalived } from "../../../src/migrate/parse.js";
+
+function convert(text: string, options: ParseOptions = {}): ConvertResult {
+  return convertKeepalived(parseKeepalived(text, "k.conf", options));
+}
+
+function warnings(result: ConvertResult): string[] {
+  return result.warnings.map((w) => formatWarning(w));
+}
+
+/** The conversion emitted as YAML and loaded by vipd's own parser, which must accept it. */
+function validated(result: ConvertResult): VipdConfig {
+  const yaml = emitYaml(result.config, result.warnings, { source: "k.conf" });
+  const loaded = parseConfig(yaml, "out.yaml", { hostname: "test-host" });
+  expect(loaded.errors, yaml).toEqual([]);
+  return loaded.config as VipdConfig;
+}
+
+/** A minimal valid instance around `body`. */
+function instance(body: string, name = "VI_1"): string {
+  return `vrrp_instance ${name} {\n    interface eth0\n    virtual_router_id 51\n${body}\n}\n`;
+}
+
+const VIP = "    virtual_ipaddress {\n        10.0.0.100/24\n    }";
+
+describe("global_defs", () => {
+  it("router_id becomes node; e-mail settings and unknown keywords are warned about at their position", () => {
+    const result = convert(`global_defs {
+    router_id lb1
+    notification_email {
+        ops@example.com
+    }
+    smtp_server 192.0.2.1
+    vrrp_skip_check_adv_addr
+}
+${instance(VIP)}`);
+    expect(result.config.node).toBe("lb1");
+    expect(warnings(result)).toEqual([
+      "k.conf:3:5: notification_email: e-mail alerts are not supported; use alerts.webhooks instead",
+      "k.conf:6:5: smtp_server: e-mail alerts are not supported; use alerts.webhooks instead",
+      "k.conf:7:5: vrrp_skip_check_adv_addr: not translated (vipd has no equivalent)",
+    ]);
+    expect(validated(result).node).toBe("lb1");
+  });
+
+  it("ignores a router_id vipd cannot use as a node name (the default host name applies)", () => {
+    const result = convert(`global_defs {\n    router_id "lb 1"\n}\n${instance(VIP)}`);
+    expect(result.config.node).toBeUndefined();
+    expect(warnings(result)).toEqual([
+      "k.conf:2:5: router_id: 'lb 1' cannot be a vipd node name (whitespace); ignored",
+    ]);
+    expect(validated(result).node).toBe("test-host");
+  });
+
+  it("vrrp_version sets the default version; keepalived's own default is 2 (written out: vipd's is 3)", () => {
+    expect(convert(instance(VIP)).config.vrrp?.instances[0]?.version).toBe(2);
+    const v3 = convert(`global_defs {\n  vrrp_version 3\n}\n${instance(VIP)}`);
+    expect(v3.config.vrrp?.instances[0]?.version).toBe(3);
+    const own = convert(`global_defs {\n  vrrp_version 3\n}\n${instance(`    version 2\n${VIP}`)}`);
+    expect(own.config.vrrp?.instances[0]?.version).toBe(2);
+    expect(validated(own).vrrp.instances[0]?.version).toBe(2);
+  });
+
+  it("vrrp_garp_master_* become every instance's garp defaults; an instance's garp_master_* win", () => {
+    const result = convert(`global_defs {
+    vrrp_garp_master_delay 10
+    vrrp_garp_master_repeat 2
+    vrrp_garp_master_refresh 60
+}
+${instance(VIP, "A")}
+vrrp_instance B {
+    interface eth0
+    virtual_router_id 52
+    garp_master_repeat 8
+    garp_master_refresh 0
+    virtual_ipaddress {
+        10.0.0.101/24
+    }
+}`);
+    expect(result.config.vrrp?.instances.map((i) => i.garp)).toEqual([
+      { repeat: 2, delay: "10s", refresh: "1m" },
+      { repeat: 8, delay: "10s", refresh: "0s" },
+    ]);
+    expect(validated(result).vrrp.instances.map((i) => i.garp)).toEqual([
+      { repeat: 2, delayMs: 10_000, refreshMs: 60_000 },
+      { repeat: 8, delayMs: 10_000, refreshMs: 0 },
+    ]);
+  });
+
+  it("vrrp_min_garp sends one GARP and no second burst", () => {
+    const result = convert(`global_defs {\n  vrrp_min_garp\n}\n${instance(VIP)}`);
+    expect(result.config.vrrp?.instances[0]?.garp).toEqual({ repeat: 1, delay: "0s" });
+  });
+
+  it("lvs_flush and lvs_sync_daemon become ipvs settings (sync id defaults to the instance's VRID)", () => {
+    const result = convert(`global_defs {
+    lvs_flush
+    lvs_sync_daemon eth1 VI_1 maxlen 1400
+}
+${instance(VIP)}`);
+    expect(result.config.ipvs).toEqual({
+      flush_on_start: true,
+      sync_daemon: { interface: "eth1", sync_id: 51, instance: "VI_1" },
+    });
+    expect(warnings(result)).toEqual([
+      "k.conf:3:31: lvs_sync_daemon maxlen: not supported by vipd's sync_daemon; dropped",
+    ]);
+    expect(validated(result).ipvs).toEqual({
+      flushOnStart: true,
+      resyncIntervalMs: 30_000,
+      syncDaemon: { interface: "eth1", syncId: 51, instance: "VI_1" },
+    });
+    const explicit = convert(`global_defs {\n  lvs_sync_daemon eth1 inst VI_1 id 7\n}\n${instance(VIP)}`);
+    expect(explicit.config.ipvs?.sync_daemon).toEqual({ interface: "eth1", sync_id: 7, instance: "VI_1" });
+    const unknown = convert(`global_defs {\n  lvs_sync_daemon eth1 NOPE\n}\n${instance(VIP)}`);
+    expect(unknown.config.ipvs?.sync_daemon).toEqual({ interface: "eth1" });
+    expect(warnings(unknown)[0]).toMatch(/instance 'NOPE' was not translated; the sync daemon runs as both/);
+  });
+});
+
+describe("vrrp_instance", () => {
+  it("translates the core keywords", () => {
+    const result = convert(`vrrp_instance VI_WEB {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 3
+    nopreempt
+    preempt_delay 2.5
+    unicast_src_ip 10.0.0.11
+    unicast_peer {
+        10.0.0.12
+        10.0.0.13 min_ttl 250
+    }
+    virtual_ipaddress {
+        10.0.0.100/24
+        10.0.0.101
+    }
+}`);
+    expect(result.config.vrrp?.instances).toEqual([
+      {
+        name: "VI_WEB",
+        interface: "eth0",
+        vrid: 51,
+        priority: 150,
+        version: 2,
+        advert_interval: "3s",
+        preempt: false,
+        preempt_delay: "2.5s",
+        virtual_ips: ["10.0.0.100/24", "10.0.0.101/32"],
+        unicast_peers: ["10.0.0.12", "10.0.0.13"],
+        source_address: "10.0.0.11",
+      },
+    ]);
+    expect(warnings(result)).toEqual(["k.conf:12:19: unicast_peer: 'min_ttl' not supported; dropped"]);
+    const typed = validated(result).vrrp.instances[0];
+    expect(typed).toMatchObject({
+      advertIntervalMs: 3000,
+      preempt: false,
+      preemptDelayMs: 2500,
+      unicastPeers: ["10.0.0.12", "10.0.0.13"],
+      sourceAddress: "10.0.0.11",
+    });
+    expect(typed?.virtualIps).toEqual([
+      { address: "10.0.0.100", prefixLength: 24, family: 4 },
+      { address: "10.0.0.101", prefixLength: 32, family: 4 },
+    ]);
+  });
+
+  it("rounds advert_int to what the version can carry, with a warning", () => {
+    const interval = (version: number, value: string) => {
+      const r = convert(instance(`    version ${version}\n    advert_int ${value}\n${VIP}`));
+      return { interval: r.config.vrrp?.instances[0]?.advert_interval, warnings: warnings(r) };
+    };
+    expect(interval(3, "0.92")).toEqual({ interval: "920ms", warnings: [] });
+    expect(interval(3, "0.015")).toEqual({
+      interval: "20ms",
+      warnings: [
+        "k.conf:5:5: advert_int: 0.015s is not a VRRPv3 interval (10ms steps, 10ms..40.95s); using 20ms",
+      ],
+    });
+    expect(interval(3, "60").interval).toBe("40.95s");
+    expect(interval(2, "1.5")).toEqual({
+      interval: "2s",
+      warnings: ["k.conf:5:5: advert_int: 1.5s is not a VRRPv2 interval (whole seconds, 1..255); using 2s"],
+    });
+    expect(interval(2, "0.2").interval).toBe("1s");
+    expect(interval(2, "abc")).toEqual({
+      interval: "1s",
+      warnings: ["k.conf:5:5: advert_int: 'abc' is not a time in seconds; ignored"],
+    });
+  });
+
+  it("IPv6 instances run VRRPv3 (a version 2 is warned about)", () => {
+    const result = convert(
+      instance(
+        "    version 2\n    advert_int 0.1\n    virtual_ipaddress {\n        2001:DB8::0100/64\n    }",
+      ),
+    );
+    const out = result.config.vrrp?.instances[0];
+    expect(out).toMatchObject({ version: 3, advert_interval: "100ms", virtual_ips: ["2001:db8::100/64"] });
+    expect(warnings(result)).toEqual([
+      "k.conf:4:5: version: VRRPv2 is IPv4 only; IPv6 instances use version 3",
+    ]);
+    expect(validated(result).vrrp.instances[0]).toMatchObject({
+      version: 3,
+      family: 6,
+      advertIntervalMs: 100,
+    });
+  });
+
+  it("notes that state MASTER is only a hint, and that keepalived ignores nopreempt with it", () => {
+    const result = convert(instance(`    state MASTER\n    priority 200\n    nopreempt\n${VIP}`));
+    expect(warnings(result)).toEqual([
+      "k.conf:4:5: state MASTER: a start-up hint only: vipd starts as backup and elects the master by priority (here 200); give the intended master the highest priority",
+      "k.conf:6:5: nopreempt: keepalived ignores nopreempt with state MASTER; vipd honours it (preempt: false)",
+    ]);
+    expect(result.config.vrrp?.instances[0]?.preempt).toBe(false);
+  });
+
+  it("warns about VIP options vipd does not apply, and drops bad or duplicate addresses", () => {
+    const result = convert(
+      `${instance(`    virtual_ipaddress {
+        10.0.0.100/24 dev eth0 label eth0:1
+        10.0.0.101/24 dev eth1 scope global
+        10.0.0.102/33
+        2001:db8::1/64
+        10.0.0.100/24
+        224.0.0.5
+        10.0.0.103 10.0.0.104 brd 10.0.0.255
+    }`)}${instance(
+        `    virtual_ipaddress {
+        10.0.0.104/24
+        10.0.0.200/24
+    }`,
+        "VI_2",
+      ).replace("virtual_router_id 51", "virtual_router_id 52")}`,
+    );
+    expect(result.config.vrrp?.instances.map((i) => i.virtual_ips)).toEqual([
+      ["10.0.0.100/24", "10.0.0.101/24", "10.0.0.103/32", "10.0.0.104/32"],
+      ["10.0.0.200/24"],
+    ]);
+    expect(warnings(result)).toEqual([
+      "k.conf:5:32: virtual_ipaddress: label eth0:1 dropped (vipd adds addresses without labels)",
+      "k.conf:6:23: virtual_ipaddress: dev eth1: vipd adds every virtual IP on the instance's interface (eth0)",
+      "k.conf:6:32: virtual_ipaddress: address option 'scope global' not supported; dropped",
+      "k.conf:7:9: virtual_ipaddress: '10.0.0.102/33' has prefix length 33; IPv4 allows 1..32; dropped",
+      "k.conf:8:9: virtual_ipaddress: 2001:db8::1 is IPv6 but instance 'VI_1' is IPv4; dropped (vipd needs one address family per instance: add another instance)",
+      "k.conf:9:9: virtual_ipaddress: 10.0.0.100 is listed twice; dropped",
+      "k.conf:10:9: virtual_ipaddress: 224.0.0.5 is a multicast address; dropped",
+      "k.conf:11:31: virtual_ipaddress: address option 'brd 10.0.0.255' not supported; dropped",
+      "k.conf:18:9: virtual_ipaddress: 10.0.0.104 is already in instance 'VI_1'; dropped",
+    ]);
+    validated(result);
+  });
+
+  it("does not mistake words such as 'constructor' for address options", () => {
+    const result = convert(
+      instance("    virtual_ipaddress {\n        10.0.0.100/24 constructor toString\n    }"),
+    );
+    expect(result.config.vrrp?.instances[0]?.virtual_ips).toEqual(["10.0.0.100/24"]);
+    expect(warnings(result)).toEqual([
+      "k.conf:5:23: virtual_ipaddress: unknown address option 'constructor'; ignored",
+      "k.conf:5:35: virtual_ipaddress: unknown address option 'toString'; ignored",
+    ]);
+  });
+
+  it("merges virtual_ipaddress_excluded of the same family into virtual_ips, with a warning", () => {
+    const result = convert(
+      instance(`${VIP}
+    virtual_ipaddress_excluded {
+        10.0.0.150/24
+        fd00::1/64
+    }`),
+    );
+    expect(result.config.vrrp?.instances[0]?.virtual_ips).toEqual(["10.0.0.100/24", "10.0.0.150/24"]);
+    expect(warnings(result)).toEqual([
+      "k.conf:7:5: virtual_ipaddress_excluded: merged into virtual_ips: vipd lists every address in its adverts (a keepalived peer still running this file sees a different address list)",
+      "k.conf:9:9: virtual_ipaddress_excluded: fd00::1 is IPv6 but instance 'VI_1' is IPv4; dropped (vipd needs one address family per instance: add another instance)",
+    ]);
+  });
+
+  it("drops unicast peers and source addresses of the wrong family", () => {
+    const result = convert(
+      instance(
+        `${VIP}\n    mcast_src_ip 2001:db8::1\n    unicast_peer {\n        10.0.0.2 fd00::2\n        10.0.0.2\n    }`,
+      ),
+    );
+    const out = result.config.vrrp?.instances[0];
+    expect(out?.unicast_peers).toEqual(["10.0.0.2"]);
+    expect(out?.source_address).toBeUndefined();
+    expect(warnings(result)).toEqual([
+      "k.conf:7:5: mcast_src_ip: source address 2001:db8::1 is IPv6 but the instance's virtual IPs are IPv4; ignored",
+      "k.conf:9:18: fd00::2: unicast peer fd00::2 is IPv6 but the instance's virtual IPs are IPv4; ignored",
+      "k.conf:10:9: unicast_peer: 10.0.0.2 is listed twice; dropped",
+    ]);
+  });
+
+  it("tracks interfaces: no weight = FAULT (0), negative weights as they are", () => {
+    const result = convert(
+      instance(`${VIP}\n    track_interface {\n        eth1\n        eth2 weight -50\n    }`),
+    );
+    expect(result.config.vrrp?.instances[0]?.track_interfaces).toEqual([
+      { name: "eth1", weight: 0 },
+      { name: "eth2", weight: -50 },
+    ]);
+    expect(warnings(result)).toEqual([]);
+    expect(validated(result).vrrp.instances[0]?.trackInterfaces).toEqual([
+      { name: "eth1", weight: 0 },
+      { name: "eth2", weight: -50 },
+    ]);
+  });
+
+  it("keeps track_interface weights as they are: vipd adds positive ones while up and negative ones while down, as keepalived does", () => {
+    const result = convert(
+      instance(
+        `    priority 100\n${VIP}\n    track_interface {\n        eth1 weight 20\n        eth2 weight -10\n    }`,
+      ),
+    );
+    const out = result.config.vrrp?.instances[0];
+    expect(out?.priority).toBe(100);
+    expect(out?.track_interfaces).toEqual([
+      { name: "eth1", weight: 20 },
+      { name: "eth2", weight: -10 },
+    ]);
+    expect(warnings(result)).toEqual([]);
+    validated(result);
+  });
+
+  it("drops tracked interfaces it cannot translate: reverse, priority 255", () => {
+    const reverse = convert(instance(`${VIP}\n    track_interface {\n        eth1 weight -5 reverse\n    }`));
+    expect(reverse.config.vrrp?.instances[0]?.track_interfaces).toBeUndefined();
+    expect(warnings(reverse)).toEqual([
+      "k.conf:8:24: track_interface: reverse is not supported; interface eth1 is not tracked",
+    ]);
+    const owner = convert(
+      instance(
+        `    priority 255\n${VIP}\n    track_interface {\n        eth1 weight -10\n        eth2\n    }`,
+      ),
+    );
+    expect(owner.config.vrrp?.instances[0]?.track_interfaces).toEqual([{ name: "eth2", weight: 0 }]);
+    expect(warnings(owner)[0]).toMatch(/priority 255 \(address owner\) is not changed by tracking/);
+  });
+
+  it("warns about authentication, scripts and notifications, and anything unknown", () => {
+    const result = convert(
+      instance(`${VIP}
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    track_script {
+        chk
+    }
+    notify_master "/bin/notify master"
+    notify /bin/notify
+    smtp_alert
+    use_vmac`),
+    );
+    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "7:5 authentication",
+      "11:5 track_script",
+      "14:5 notify_master",
+      "15:5 notify",
+      "16:5 smtp_alert",
+      "17:5 use_vmac",
+    ]);
+    expect(result.warnings[0]?.message).toMatch(/RFC 3768 removed VRRP authentication/);
+    expect(result.warnings[1]?.message).toMatch(/not supported yet/);
+    expect(result.warnings[2]?.message).toMatch(/use alerts\.webhooks instead \(event vrrp\.state\)/);
+    validated(result);
+  });
+
+  it("skips instances vipd could not run, saying why", () => {
+    const result = convert(`vrrp_instance NOIF {
+    virtual_router_id 1
+${VIP}
+}
+vrrp_instance NOVRID {
+    interface eth0
+${VIP}
+}
+vrrp_instance NOVIP {
+    interface eth0
+    virtual_router_id 3
+}
+${instance(VIP, "OK")}
+vrrp_instance SAMEVRID {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.9/24
+    }
+}
+${instance("    virtual_ipaddress {\n        10.0.0.8/24\n    }", "OK")}`);
+    expect(result.config.vrrp?.instances.map((i) => i.name)).toEqual(["OK"]);
+    expect(warnings(result)).toEqual([
+      "k.conf:1:1: vrrp_instance: instance 'NOIF' has no interface; skipped (vipd needs one per instance)",
+      "k.conf:7:1: vrrp_instance: instance 'NOVRID' has no valid virtual_router_id; skipped",
+      "k.conf:13:1: vrrp_instance: instance 'NOVIP' has no usable virtual IP; skipped",
+      "k.conf:25:1: vrrp_instance: VRID 51 is already used on eth0 (IPv4) by instance 'OK'; skipped",
+      "k.conf:32:1: vrrp_instance: duplicate instance 'OK'; skipped",
+    ]);
+  });
+
+  it("warns about out-of-range numbers and keeps the default", () => {
+    const result = convert(instance(`    priority 300\n${VIP}`));
+    expect(result.config.vrrp?.instances[0]?.priority).toBe(100);
+    expect(warnings(result)).toEqual(["k.conf:4:5: priority: 300 is out of range (1..255); ignored"]);
+  });
+});
+
+describe("vrrp_sync_group", () => {
+  it("becomes sync_groups, leaving out instances that were not translated", () => {
+    const result = convert(`vrrp_sync_group G {
+    group {
+        A B
+        GONE
+    }
+    notify_master /bin/x
+}
+${instance(VIP, "A")}
+vrrp_instance B {
+    interface eth1
+    virtual_router_id 52
+    virtual_ipaddress {
+        10.1.0.1/24
+    }
+}
+vrrp_sync_group EMPTY {
+    group {
+        GONE
+    }
+}`);
+    expect(result.config.vrrp?.sync_groups).toEqual([{ name: "G", instances: ["A", "B"] }]);
+    expect(warnings(result)).toEqual([
+      "k.conf:4:9: group: instance 'GONE' was not translated; left out of sync group 'G'",
+      "k.conf:6:5: notify_master: scripts are not run; use alerts.webhooks instead (event vrrp.state)",
+      "k.conf:23:1: vrrp_sync_group: sync group 'EMPTY' has no translated instance; skipped",
+      "k.conf:25:9: group: instance 'GONE' was not translated; left out of sync group 'EMPTY'",
+    ]);
+    expect(validated(result).vrrp.syncGroups).toEqual([{ name: "G", instances: ["A", "B"] }]);
+  });
+});
+
+describe("older keepalived syntax", () => {
+  it("takes instances listed directly in a sync group (without a group block) as members", () => {
+    const result = convert(`vrrp_sync_group G {\n    VI_1\n    VI_1\n}\n${instance(VIP)}`);
+    expect(result.config.vrrp?.sync_groups).toEqual([{ name: "G", instances: ["VI_1"] }]);
+    expect(warnings(result)).toEqual([
+      "k.conf:3:5: VI_1: instance 'VI_1' is listed twice or in another sync group; dropped",
+    ]);
+  });
+
+  it("translates a vrrp_instance's lvs_sync_daemon_interface (sync id = VRID); global_defs lvs_sync_daemon wins", () => {
+    const legacy = convert(instance(`    lvs_sync_daemon_interface eth1\n${VIP}`));
+    expect(legacy.config.ipvs).toEqual({ sync_daemon: { interface: "eth1", instance: "VI_1", sync_id: 51 } });
+    expect(legacy.warnings).toEqual([]);
+    expect(validated(legacy).ipvs.syncDaemon).toEqual({ interface: "eth1", syncId: 51, instance: "VI_1" });
+    const both = convert(
+      `global_defs {\n    lvs_sync_daemon eth2\n}\n${instance(`    lvs_sync_daemon_interface eth1\n${VIP}`)}`,
+    );
+    expect(both.config.ipvs).toEqual({ sync_daemon: { interface: "eth2" } });
+    expect(warnings(both)).toEqual([
+      "k.conf:7:5: lvs_sync_daemon_interface: ignored: global_defs lvs_sync_daemon sets the sync daemon",
+    ]);
+  });
+});
+
+describe("vrrp_script", () => {
+  it("is warned about (not supported yet)", () => {
+    const result = convert(`vrrp_script chk {\n    script "/bin/true"\n}\n${instance(VIP)}`);
+    expect(warnings(result)).toEqual([
+      "k.conf:1:1: vrrp_script: not supported yet: vipd cannot run tracking scripts ('chk' is dropped)",
+    ]);
+  });
+});
+
+describe("virtual_server", () => {
+  it("translates an HTTP_GET service: scheduler, forwarding, check timing from delay_loop/connect_timeout/retry", () => {
+    const result = convert(`virtual_server 10.0.0.100 80 {
+    delay_loop 6
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.21 80 {
+        weight 3
+        HTTP_GET {
+            url {
+                path /healthz
+                status_code 200-299 301
+            }
+            connect_timeout 3
+            nb_get_retry 3
+        }
+    }
+}`);
+    expect(result.config.virtual_servers).toEqual([
+      {
+        name: "10.0.0.100:80",
+        address: "10.0.0.100",
+        port: 80,
+        protocol: "tcp",
+        scheduler: "rr",
+        forwarding: "dr",
+        check: {
+          type: "http",
+          path: "/healthz",
+          status: ["200-299", 301],
+          interval: "6s",
+          timeout: "3s",
+          rise: 1,
+          fall: 4,
+        },
+        real_servers: [{ address: "10.0.0.21", port: 80, weight: 3 }],
+      },
+    ]);
+    expect(warnings(result)).toEqual([]);
+    const vs = validated(result).virtualServers[0];
+    expect(vs?.realServers[0]?.check).toEqual({
+      type: "http",
+      intervalMs: 6000,
+      timeoutMs: 3000,
+      rise: 1,
+      fall: 4,
+      path: "/healthz",
+      status: [
+        { min: 200, max: 299 },
+        { min: 301, max: 301 },
+      ],
+      tlsVerify: false,
+    });
+  });
+
+  it("uses keepalived's check defaults: delay_loop 60s, connect_timeout 5s, retry 1 (fall 2)", () => {
+    const result = convert(`virtual_server 10.0.0.1 22 {
+    lvs_sched lc
+    real_server 10.0.0.2 22 {
+        TCP_CHECK {
+        }
+    }
+}`);
+    expect(result.config.virtual_servers?.[0]?.check).toEqual({
+      type: "tcp",
+      interval: "1m",
+      timeout: "5s",
+      rise: 1,
+      fall: 2,
+    });
+    expect(result.config.virtual_servers?.[0]).toMatchObject({ scheduler: "lc", forwarding: "nat" });
+  });
+
+  it("passes settings down: virtual server → real server → checker", () => {
+    const result = convert(`virtual_server 10.0.0.1 80 {
+    delay_loop 10
+    connect_timeout 4
+    retry 0
+    virtualhost www.example.com
+    real_server 10.0.0.2 80 {
+        connect_timeout 2
+        SSL_GET {
+            url {
+                path /
+            }
+        }
+    }
+    real_server 10.0.0.3 80 {
+        SSL_GET {
+            delay_loop 20
+            url {
+                path /
+                virtualhost other.example.com
+            }
+        }
+    }
+}`);
+    const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(a?.check).toEqual({
+      type: "https",
+      path: "/",
+      host: "www.example.com",
+      interval: "10s",
+      timeout: "2s",
+      rise: 1,
+      fall: 1,
+    });
+    expect(b?.check).toEqual({
+      type: "https",
+      path: "/",
+      host: "other.example.com",
+      interval: "20s",
+      timeout: "4s",
+      rise: 1,
+      fall: 1,
+    });
+    validated(result);
+  });
+
+  it("shortens a connect_timeout longer than the interval and explains delay_before_retry", () => {
+    const result = convert(`virtual_server 10.0.0.1 80 {
+    delay_loop 2
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+            connect_port 8080
+            retry 2
+            delay_before_retry 1
+        }
+    }
+}`);
+    expect(result.config.virtual_servers?.[0]?.check).toMatchObject({
+      port: 8080,
+      interval: "2s",
+      timeout: "2s",
+      fall: 3,
+    });
+    expect(warnings(result)).toEqual([
+      "k.conf:4:9: TCP_CHECK: connect_timeout 5s is longer than delay_loop 2s; vipd needs timeout <= interval, so the timeout is 2s",
+      "k.conf:7:13: delay_before_retry: not translated: vipd re-checks at the interval (2s), so a failing server is down after about 6s rather than 4s",
+    ]);
+    validated(result);
+  });
+
+  it("translates url details: a literal regex becomes expect; digests and real regexes are warned about", () => {
+    const result = convert(`virtual_server 10.0.0.1 80 {
+    real_server 10.0.0.2 80 {
+        HTTP_GET {
+            url {
+                path /a
+                regex "ready"
+            }
+        }
+    }
+    real_server 10.0.0.3 80 {
+        HTTP_GET {
+            url {
+                path /b
+                digest 0123456789abcdef
+                regex "^ok.*"
+            }
+            url {
+                path /c
+            }
+        }
+    }
+}`);
+    const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(a?.check).toMatchObject({ type: "http", path: "/a", expect: "ready" });
+    expect(b?.check).toMatchObject({ type: "http", path: "/b" });
+    expect(b?.check?.expect).toBeUndefined();
+    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "14:17 digest",
+      "15:17 regex",
+      "17:13 url",
+    ]);
+    validated(result);
+  });
+
+  it("keeps real servers' own checks when they differ, and moves a common check up to the service", () => {
+    const text = (portA: number, portB: number) => `virtual_server 10.0.0.1 443 {
+    real_server 10.0.0.2 443 {
+        TCP_CHECK {
+            connect_port ${portA}
+        }
+    }
+    real_server 10.0.0.3 443 {
+        TCP_CHECK {
+            connect_port ${portB}
+        }
+    }
+}`;
+    const same = convert(text(443, 443)).config.virtual_servers?.[0];
+    expect(same?.check).toMatchObject({ type: "tcp", port: 443 });
+    expect(same?.real_servers.map((r) => r.check)).toEqual([undefined, undefined]);
+    const differ = convert(text(443, 8443));
+    const vs = differ.config.virtual_servers?.[0];
+    expect(vs?.check).toBeUndefined();
+    expect(vs?.real_servers.map((r) => r.check?.port)).toEqual([443, 8443]);
+    expect(validated(differ).virtualServers[0]?.realServers.map((r) => r.check)).toMatchObject([
+      { type: "tcp", port: 443 },
+      { type: "tcp", port: 8443 },
+    ]);
+  });
+
+  it("keeps one check per real server and marks servers with only unsupported checkers 'none'", () => {
+    const result = convert(`virtual_server 10.0.0.1 25 {
+    real_server 10.0.0.2 25 {
+        MISC_CHECK {
+            misc_path /bin/check
+        }
+    }
+    real_server 10.0.0.3 25 {
+        TCP_CHECK {
+        }
+        HTTP_GET {
+        }
+    }
+    real_server 10.0.0.4 25 {
+    }
+}`);
+    const servers = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(servers.map((r) => r.check?.type)).toEqual(["none", "tcp", undefined]);
+    expect(warnings(result)).toEqual([
+      "k.conf:2:5: real_server: real server 10.0.0.2 keeps no check (always up) until one is configured",
+      "k.conf:3:9: MISC_CHECK: not supported: vipd checks with HTTP, HTTPS and TCP only; dropped",
+      "k.conf:10:9: HTTP_GET: vipd runs one check per real server; only the first is kept, this one is dropped",
+    ]);
+    expect(validated(result).virtualServers[0]?.realServers.map((r) => r.check.type)).toEqual([
+      "none",
+      "tcp",
+      "none",
+    ]);
+  });
+
+  it("translates persistence, quorum, hysteresis, sorry_server and inhibit_on_failure", () => {
+    const result = convert(`virtual_server 10.0.0.1 443 {
+    lb_kind NAT
+    persistence_timeout
+    persistence_granularity 255.255.255.0
+    quorum 3
+    hysteresis 1
+    sorry_server 10.0.0.50
+    inhibit_on_failure
+    real_server 10.0.0.2 8443 {
+        weight 2
+        uthreshold 100
+        lthreshold 10
+    }
+}`);
+    expect(result.config.virtual_servers?.[0]).toEqual({
+      name: "10.0.0.1:443",
+      address: "10.0.0.1",
+      port: 443,
+      protocol: "tcp",
+      scheduler: "wlc",
+      forwarding: "nat",
+      persistence: { timeout: "6m", netmask: "255.255.255.0" },
+      on_failure: "inhibit",
+      quorum: { weight: 3, hysteresis: 1 },
+      sorry_server: "10.0.0.50:443",
+      real_servers: [
+        { address: "10.0.0.2", port: 8443, weight: 2, upper_threshold: 100, lower_threshold: 10 },
+      ],
+    });
+    expect(warnings(result)).toEqual([]);
+    const typed = validated(result).virtualServers[0];
+    expect(typed).toMatchObject({
+      persistence: { timeoutMs: 360_000, netmaskPrefix: 24 },
+      onFailure: "inhibit",
+      quorum: { weight: 3, hysteresis: 1 },
+      sorryServer: { address: "10.0.0.50", port: 443, family: 4 },
+    });
+  });
+
+  it("keeps DR real servers and sorry servers on the service port, checking the port keepalived checked", () => {
+    const result = convert(`virtual_server 10.0.0.1 80 {
+    lb_kind DR
+    sorry_server 10.0.0.50 8080
+    real_server 10.0.0.2 8080 {
+        TCP_CHECK {
+        }
+    }
+}`);
+    const vs = result.config.virtual_servers?.[0];
+    expect(vs?.sorry_server).toBe("10.0.0.50:80");
+    expect(vs?.real_servers[0]).toEqual({ address: "10.0.0.2", port: 80, weight: 1 });
+    expect(vs?.check).toMatchObject({ type: "tcp", port: 8080 });
+    expect(warnings(result)).toEqual([
+      "k.conf:3:5: sorry_server: port 8080 differs from the service port 80; dr forwarding cannot map ports, so 80 is used",
+      "k.conf:4:5: real_server: port 8080 differs from the service port 80; dr forwarding cannot map ports, so the real server gets 80 (its check keeps port 8080)",
+    ]);
+    validated(result);
+  });
+
+  it("translates TUN with its tunnel options, UDP with ops, and sh/mh scheduler flags", () => {
+    const result = convert(`virtual_server 10.0.0.1 53 {
+    protocol UDP
+    ops
+    lvs_sched mh
+    mh-port
+    flag-1
+    lvs_method TUN type gue port 6080 csum
+    real_server 192.0.2.1 53 {
+    }
+}
+virtual_server 10.0.0.1 80 {
+    lvs_sched rr
+    sh-port
+    ops
+    lb_kind TUN type gre
+    real_server 192.0.2.1 80 {
+    }
+}`);
+    const [udp, tcp] = result.config.virtual_servers ?? [];
+    expect(udp).toMatchObject({
+      name: "10.0.0.1:53/udp",
+      protocol: "udp",
+      scheduler: "mh",
+      scheduler_flags: ["fallback", "port"],
+      forwarding: "tun",
+      tunnel: { type: "gue", port: 6080, checksum: "csum" },
+      one_packet: true,
+    });
+    expect(tcp).toMatchObject({ forwarding: "tun", tunnel: { type: "gre" } });
+    expect(tcp?.scheduler_flags).toBeUndefined();
+    expect(tcp?.one_packet).toBeUndefined();
+    expect(warnings(result)).toEqual([
+      "k.conf:13:5: sh-port: applies only to the sh and mh schedulers (this service uses rr); dropped",
+      "k.conf:14:5: ops: one-packet scheduling needs protocol UDP; dropped",
+    ]);
+    expect(validated(result).virtualServers[0]).toMatchObject({
+      schedulerFlags: { fallback: true, port: true },
+      tunnel: { type: "gue", port: 6080, checksum: "csum" },
+      onePacket: true,
+    });
+  });
+
+  it("translates fwmark services (family from ip_family or the real servers)", () => {
+    const result = convert(`virtual_server fwmark 66 {
+    lb_kind DR
+    persistence_timeout 600
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server fwmark 67 {
+    ip_family inet6
+    real_server 2001:db8::2 {
+        TCP_CHECK {
+        }
+    }
+}`);
+    const [v4, v6] = result.config.virtual_servers ?? [];
+    expect(v4).toMatchObject({ name: "fwmark-66", fwmark: 66, persistence: { timeout: "10m" } });
+    expect(v4?.real_servers).toEqual([{ address: "10.0.0.2", port: 80, weight: 1 }]);
+    expect(v6).toMatchObject({ name: "fwmark-67", fwmark: 67, family: "ipv6", check: { type: "none" } });
+    expect(v6?.real_servers).toEqual([{ address: "2001:db8::2", weight: 1 }]);
+    expect(warnings(result)).toEqual([
+      "k.conf:11:5: real_server: real server 2001:db8::2 has no port to check (fwmark service); its check is dropped",
+    ]);
+    const typed = validated(result).virtualServers;
+    expect(typed.map((v) => [v.fwmark, v.family])).toEqual([
+      [66, 4],
+      [67, 6],
+    ]);
+  });
+
+  it("skips what vipd cannot express: groups, port-less and duplicate services", () => {
+    const result = convert(`virtual_server_group G {
+    10.0.0.1 80
+}
+virtual_server group G {
+}
+virtual_server 10.0.0.1 {
+    persistence_timeout 60
+}
+virtual_server 10.0.0.1-10 80 {
+}
+virtual_server 10.0.0.1 80 {
+    real_server 10.0.0.2 80 {
+    }
+}
+virtual_server 10.0.0.1 80 {
+}`);
+    expect(result.config.virtual_servers?.map((v) => v.name)).toEqual(["10.0.0.1:80"]);
+    expect(warnings(result)).toEqual([
+      "k.conf:1:1: virtual_server_group: not supported; the virtual servers using it (virtual_server group) are skipped",
+      "k.conf:4:1: virtual_server: virtual_server group is not supported (no virtual_server_group in vipd); skipped: write one virtual server per address",
+      "k.conf:6:1: virtual_server: has no port (a port-less persistent service); vipd needs a port or a fwmark: skipped",
+      "k.conf:9:1: virtual_server: '10.0.0.1-10' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped",
+      "k.conf:15:1: virtual_server: the same service as '10.0.0.1:80'; skipped",
+    ]);
+  });
+
+  it("warns about alpha, omega, quorum scripts, unknown schedulers and unknown keywords", () => {
+    const result = convert(`virtual_server 10.0.0.1 80 {
+    lb_algo loadbalance
+    alpha
+    omega
+    quorum_up /bin/up
+    quorum_down /bin/down
+    net_mask 255.255.255.0
+    real_server 10.0.0.2 80 {
+        notify_up /bin/up
+        snmp_name web1
+    }
+}`);
+    expect(result.config.virtual_servers?.[0]?.scheduler).toBe("wlc");
+    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "2:5 lb_algo",
+      "3:5 alpha",
+      "4:5 omega",
+      "5:5 quorum_up",
+      "6:5 quorum_down",
+      "7:5 net_mask",
+      "9:9 notify_up",
+      "10:9 snmp_name",
+    ]);
+    expect(result.warnings[3]?.message).toMatch(/events quorum\.gained, quorum\.lost/);
+    expect(result.warnings[6]?.message).toMatch(/events real_server\.up, real_server\.down/);
+  });
+
+  it("names services by address:port, protocol when not tcp, and keeps names unique", () => {
+    const result = convert(`virtual_server 2001:db8::1 80 {
+}
+virtual_server 2001:db8::1 80 {
+    protocol SCTP
+}`);
+    expect(result.config.virtual_servers?.map((v) => v.name)).toEqual([
+      "[2001:db8::1]:80",
+      "[2001:db8::1]:80/sctp",
+    ]);
+  });
+});
+
+describe("top level", () => {
+  it("warns about blocks vipd does not translate", () => {
+    const result = convert(`static_ipaddress {
+    10.9.9.9/24 dev eth0
+}
+garp_group {
+    garp_interval 0.1
+}
+${instance(VIP)}`);
+    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "1:1 static_ipaddress",
+      "4:1 garp_group",
+    ]);
+  });
+
+  it("lists the parser's warnings (conditionals) with the conversion's, in source order", () => {
+    const result = convert(`global_defs {\n    @lb1 router_id lb1\n    vrrp_strict\n}\n${instance(VIP)}`);
+    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "2:5 @lb1",
+      "3:5 vrrp_strict",
+    ]);
+    expect(
+      convert(`global_defs {\n    @lb1 router_id lb1\n}\n${instance(VIP)}`, { configId: "lb1" }).config.node,
+    ).toBe("lb1");
+  });
+});
+
+describe("parseSecondsUs", () => {
+  it("reads keepalived timers to the microsecond", () => {
+    expect(parseSecondsUs("3")).toBe(3_000_000);
+    expect(parseSecondsUs("0.5")).toBe(500_000);
+    expect(parseSecondsUs("2.71828")).toBe(2_718_280);
+    expect(parseSecondsUs("0.0000019")).toBe(1);
+    expect(parseSecondsUs("-1")).toBeUndefined();
+    expect(parseSecondsUs("1s")).toBeUndefined();
+    expect(parseSecondsUs(".5")).toBeUndefined();
+  });
+});
