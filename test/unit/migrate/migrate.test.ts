@@ -277,8 +277,8 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
     ]);
     expect(config.vrrp.instances[0]).toMatchObject({
       name: "VI_1",
-      priority: 120,
-      trackInterfaces: [{ name: "eth1", weight: -20 }],
+      priority: 100,
+      trackInterfaces: [{ name: "eth1", weight: 20 }],
     });
     expect(config.vrrp.instances[0]?.virtualIps.map((v) => v.address)).toEqual([
       "172.16.0.10",
