@@ -12,9 +12,12 @@
  * Addresses are the same in every run: each run has its own namespaces, so runs never meet.
  */
 import { fileURLToPath } from "node:url";
+import { VipdError } from "../../../src/errors.js";
+import { Keepalived } from "./keepalived.js";
 import { LineLog } from "./lines.js";
-import { Lab, type LabProcess } from "./netns.js";
+import { type ExitStatus, Lab, type LabProcess } from "./netns.js";
 import { RunDir } from "./rundir.js";
+import { Vipd, type VipdSpec } from "./vipd.js";
 
 export const NET = {
   client: "10.77.0.10",
@@ -100,4 +103,121 @@ export async function holdsVip(lab: Lab, host: string): Promise<boolean> {
 export async function vipHolders(lab: Lab): Promise<Director[]> {
   const held = await Promise.all(DIRECTORS.map((d) => holdsVip(lab, d)));
   return DIRECTORS.filter((_, i) => held[i]);
+}
+
+/** What the tests, the benchmark and the demo need of a VRRP daemon, vipd or keepalived. */
+export interface VrrpDaemon {
+  readonly kind: "vipd" | "keepalived";
+  readonly host: string;
+  /** The index of the next log line (for waits that must only see what happens next). */
+  readonly mark: number;
+  readonly running: boolean;
+  /** The state according to the daemon's last logged transition. */
+  state(): string | undefined;
+  waitForState(
+    state: "MASTER" | "BACKUP" | "FAULT",
+    opts?: { from?: number; timeoutMs?: number },
+  ): Promise<unknown>;
+  stop(graceMs?: number): Promise<ExitStatus>;
+}
+
+export type Implementation = "vipd" | "keepalived";
+
+export interface DirectorSpec {
+  version: 2 | 3;
+  advertIntervalMs: number;
+  priority: number;
+  /** Default true. */
+  preempt?: boolean;
+  /** vipd only: extra settings for the director's config (webhooks, log level). */
+  vipd?: Pick<VipdSpec, "webhooks" | "logLevel" | "heartbeatTimeoutMs">;
+}
+
+/**
+ * Starts one director of the topology (the VIP instance on eth0, VRID 51) with `impl`; resolves
+ * once it has joined. vipd's instance is named "web"; keepalived's "VI_51".
+ */
+export async function startDirector(
+  impl: Implementation,
+  dl: DirectorLab,
+  host: Director,
+  spec: DirectorSpec,
+): Promise<VrrpDaemon> {
+  if (impl === "keepalived") {
+    return Keepalived.start(dl.lab, host, dl.dir, {
+      routerId: host,
+      version: spec.version,
+      instances: [
+        {
+          interface: "eth0",
+          vrid: NET.vrid,
+          priority: spec.priority,
+          advertIntervalMs: spec.advertIntervalMs,
+          preempt: spec.preempt ?? true,
+          virtualIps: [VIP_CIDR],
+        },
+      ],
+    });
+  }
+  return Vipd.start(dl.lab, host, dl.dir, {
+    node: host,
+    ...spec.vipd,
+    instances: [
+      {
+        name: "web",
+        interface: "eth0",
+        vrid: NET.vrid,
+        priority: spec.priority,
+        version: spec.version,
+        advertIntervalMs: spec.advertIntervalMs,
+        preempt: spec.preempt ?? true,
+        virtualIps: [VIP_CIDR],
+      },
+    ],
+  });
+}
+
+/**
+ * The protocol's Master_Down_Interval in ms for a backup of priority `backupPriority`
+ * (RFC 3768/5798: 3 × advert interval + skew; v2 skew is (256 − prio)/256 s, v3 skew scales
+ * with the advert interval).
+ */
+export function masterDownMs(version: 2 | 3, advertIntervalMs: number, backupPriority: number): number {
+  return 3 * advertIntervalMs + skewMs(version, advertIntervalMs, backupPriority);
+}
+
+/** The protocol's Skew_Time in ms (the handover time after a priority-0 advert). */
+export function skewMs(version: 2 | 3, advertIntervalMs: number, priority: number): number {
+  return version === 2 ? ((256 - priority) * 1000) / 256 : ((256 - priority) * advertIntervalMs) / 256;
+}
+
+/**
+ * Polls until `master` is MASTER, `backup` is BACKUP (by their logs) and only the master holds
+ * the VIP: an election is over (both may have been master for a moment when they started
+ * together).
+ */
+export async function waitForSettled(
+  lab: Lab,
+  master: VrrpDaemon,
+  backup: VrrpDaemon,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const holders = await vipHolders(lab);
+    const ok =
+      master.state() === "MASTER" &&
+      backup.state() === "BACKUP" &&
+      holders.length === 1 &&
+      holders[0] === master.host;
+    if (ok) return;
+    if (Date.now() > deadline) {
+      throw new VipdError("LAB_WAIT_TIMEOUT", `the election did not settle within ${timeoutMs} ms`, {
+        master: { host: master.host, state: master.state() },
+        backup: { host: backup.host, state: backup.state() },
+        holders,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

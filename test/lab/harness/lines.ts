@@ -109,7 +109,12 @@ export class LineLog {
           }
         }
         if (this.exited) {
-          fail("LAB_PROCESS_EXITED", `${this.proc.argv.join(" ")} exited before printing ${what}`);
+          const status = this.proc.exitStatus;
+          fail(
+            "LAB_PROCESS_EXITED",
+            `${this.proc.argv.join(" ")} exited (${status?.code ?? status?.signal}) before printing ${what}; ` +
+              `its last output:\n${this.text(Math.max(0, this.lines.length - 15))}`,
+          );
         }
       };
       timer = setTimeout(

@@ -47,8 +47,8 @@ export interface Outage {
   /** The success that ended before the gap and the one that ended it. */
   before: ProbeResult | undefined;
   after: ProbeResult | undefined;
-  /** Requests that failed while [before.end, after.end]. */
-  failed: number;
+  /** Requests started during the gap (after `before` was answered, before `after` was). */
+  affected: number;
 }
 
 /**
@@ -66,14 +66,14 @@ export function longestOutage(
   const to = window.to ?? Number.POSITIVE_INFINITY;
   const inWindow = results.filter((r) => r.end >= from && r.end <= to);
   const oks = inWindow.filter((r) => r.ok).sort((a, b) => a.end - b.end);
-  let best: Outage = { outageMs: 0, before: undefined, after: undefined, failed: 0 };
+  let best: Outage = { outageMs: 0, before: undefined, after: undefined, affected: 0 };
   for (let i = 1; i < oks.length; i++) {
     const gap = oks[i]!.end - oks[i - 1]!.end;
-    if (gap > best.outageMs) best = { outageMs: gap, before: oks[i - 1], after: oks[i], failed: 0 };
+    if (gap > best.outageMs) best = { outageMs: gap, before: oks[i - 1], after: oks[i], affected: 0 };
   }
   if (best.before && best.after) {
     const { before, after } = best;
-    best.failed = inWindow.filter((r) => !r.ok && r.end > before.end && r.end <= after.end).length;
+    best.affected = results.filter((r) => r.start > before.end && r.start < after.end && r !== after).length;
   }
   return best;
 }

@@ -7,16 +7,19 @@
  *   inj.send(malformedAdvert("bad_checksum", base), { ttl: 255 });
  *   inj.close();
  */
-import { IP_MULTICAST_TTL, SOL_IP } from "../../../src/sys/constants.js";
-import { type NativeVipdSocket, openSocket } from "../../../src/sys/socket.js";
+import { VipdError } from "../../../src/errors.js";
+import { IP_ADD_MEMBERSHIP, IP_MULTICAST_TTL, SOL_IP } from "../../../src/sys/constants.js";
+import { ifNameToIndex, type NativeVipdSocket, openSocket, packIpMreqn } from "../../../src/sys/socket.js";
 import {
   encodeAdvert,
+  parseIpv4Header,
   VRRP_MCAST_V4,
   VRRP_PROTOCOL,
   VRRP_TTL,
   type VrrpAdvert,
   vrrpChecksum,
 } from "../../../src/vrrp/packet.js";
+import { nowMs } from "./lines.js";
 
 export interface AdvertBase {
   version: 2 | 3;
@@ -132,6 +135,76 @@ export class Injector {
   send(payload: Buffer, opts: { ttl?: number } = {}): void {
     this.sock.setOption(SOL_IP, IP_MULTICAST_TTL, opts.ttl ?? VRRP_TTL);
     this.sock.send(payload, { family: "inet", address: VRRP_MCAST_V4 });
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+}
+
+export interface SeenAdvert {
+  /** Arrival (epoch ms). */
+  at: number;
+  src: string;
+  vrid: number;
+  priority: number;
+}
+
+/**
+ * Watches the VRRP adverts on a segment from a bystander namespace (a raw socket there that
+ * joins 224.0.0.18 on `ifname`), e.g. to fail a master right after it advertised.
+ */
+export class AdvertWatcher {
+  private readonly sock: NativeVipdSocket;
+  private waiters: Array<(a: SeenAdvert) => void> = [];
+
+  private constructor(sock: NativeVipdSocket) {
+    this.sock = sock;
+    sock.on("message", (packet: Buffer) => {
+      const h = parseIpv4Header(packet);
+      if (!h.ok || h.header.protocol !== VRRP_PROTOCOL) return;
+      const msg = packet.subarray(h.header.headerLength, h.header.totalLength);
+      if (msg.length < 8) return;
+      const seen: SeenAdvert = { at: nowMs(), src: h.header.src, vrid: msg[1]!, priority: msg[2]! };
+      for (const w of [...this.waiters]) w(seen);
+    });
+  }
+
+  static open(netnsPath: string, ifname: string): AdvertWatcher {
+    const sock = openSocket({ family: "inet", protocol: VRRP_PROTOCOL, netns: netnsPath });
+    try {
+      const ifindex = ifNameToIndex(ifname, netnsPath);
+      sock.setOption(SOL_IP, IP_ADD_MEMBERSHIP, packIpMreqn(VRRP_MCAST_V4, ifindex));
+      sock.unref();
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+    return new AdvertWatcher(sock);
+  }
+
+  /** Resolves with the next advert (from `src` when given) to arrive. */
+  next(opts: { src?: string; timeoutMs?: number } = {}): Promise<SeenAdvert> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const waiter = (a: SeenAdvert): void => {
+        if (opts.src !== undefined && a.src !== opts.src) return;
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(a);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(
+          new VipdError(
+            "LAB_WAIT_TIMEOUT",
+            `no VRRP advert${opts.src ? ` from ${opts.src}` : ""} in ${timeoutMs} ms`,
+            {},
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
   }
 
   close(): void {
