@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { formatIp, parseIpBytes } from "../net/ip.js";
 import type { AddressFamily, Endpoint, IpPrefix, ListenAddress } from "./types.js";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -7,15 +7,14 @@ const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, re
 
 /** 4, 6, or 0 for anything that is not a plain IP literal (zone indexes such as `fe80::1%eth0` are refused). */
 export function ipFamily(text: string): 0 | AddressFamily {
-  if (text.includes("%")) return 0;
-  const family = isIP(text);
-  return family === 4 || family === 6 ? family : 0;
+  const parsed = parseIpBytes(text);
+  return parsed === null ? 0 : parsed.family === "inet" ? 4 : 6;
 }
 
 /** The canonical spelling of a valid IP literal: IPv4 unchanged, IPv6 compressed and lower case. */
 export function canonicalIp(text: string): string {
-  if (ipFamily(text) !== 6) return text;
-  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  const parsed = parseIpBytes(text);
+  return parsed === null ? text : formatIp(parsed.bytes);
 }
 
 function ipv4ToInt(address: string): number {

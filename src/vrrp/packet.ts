@@ -1,4 +1,7 @@
 import { VipdError } from "../errors.js";
+import { formatIp, type IpFamily, ipFamilyOf, parseIpv4, parseIpv6 } from "../net/ip.js";
+
+export { formatIp };
 
 /**
  * VRRP advertisement codec (RFC 3768 v2, RFC 5798 / RFC 9568 v3) and receive validation.
@@ -11,7 +14,7 @@ import { VipdError } from "../errors.js";
  * They throw (VipdError) only on caller mistakes (a malformed local address, a family mismatch).
  */
 
-export type IpFamily = "inet" | "inet6";
+export type { IpFamily };
 
 export const VRRP_PROTOCOL = 112;
 export const VRRP_TTL = 255;
@@ -26,80 +29,26 @@ export const VRRP_TYPE_ADVERT = 1;
 // Addresses
 // ---------------------------------------------------------------------------------------------
 
-function parseIpv4Bytes(s: string): Buffer | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    // Decimal only, no leading zeros (inet_aton would read them as octal).
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIpv6Bytes(input: string): Buffer | null {
-  // A zone ("fe80::1%eth0") names the link, not the address.
-  const pct = input.indexOf("%");
-  const s = pct >= 0 ? input.slice(0, pct) : input;
-  if (s.length === 0) return null;
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const parseGroups = (part: string, allowV4Tail: boolean): number[] | null => {
-    if (part === "") return [];
-    const groups = part.split(":");
-    const words: number[] = [];
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]!;
-      if (allowV4Tail && i === groups.length - 1 && g.includes(".")) {
-        const v4 = parseIpv4Bytes(g);
-        if (!v4) return null;
-        words.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      words.push(Number.parseInt(g, 16));
-    }
-    return words;
-  };
-  let words: number[];
-  if (halves.length === 2) {
-    const head = parseGroups(halves[0]!, false);
-    const tail = parseGroups(halves[1]!, true);
-    if (!head || !tail) return null;
-    // "::" stands for at least one group of zeros.
-    if (head.length + tail.length > 7) return null;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const all = parseGroups(s, true);
-    if (all?.length !== 8) return null;
-    words = all;
-  }
-  const out = Buffer.alloc(16);
-  words.forEach((w, i) => {
-    out.writeUInt16BE(w, i * 2);
-  });
-  return out;
+/** A zone ("fe80::1%eth0") names the link, not the address. */
+function withoutZone(address: string): string {
+  const pct = address.indexOf("%");
+  return pct >= 0 ? address.slice(0, pct) : address;
 }
 
 /** The family of an address string, or null when it is neither a valid IPv4 nor IPv6 address. */
 export function ipFamily(address: string): IpFamily | null {
-  if (parseIpv4Bytes(address)) return "inet";
-  if (parseIpv6Bytes(address)) return "inet6";
-  return null;
+  return ipFamilyOf(withoutZone(address));
 }
 
 /** Network-order bytes of an address (4 or 16). Throws VRRP_BAD_ADDRESS. */
 export function ipToBytes(address: string, family?: IpFamily): Buffer {
+  const bare = withoutZone(address);
   const bytes =
     family === "inet"
-      ? parseIpv4Bytes(address)
+      ? parseIpv4(bare)
       : family === "inet6"
-        ? parseIpv6Bytes(address)
-        : (parseIpv4Bytes(address) ?? parseIpv6Bytes(address));
+        ? parseIpv6(bare)
+        : (parseIpv4(bare) ?? parseIpv6(bare));
   if (!bytes) {
     throw new VipdError(
       "VRRP_BAD_ADDRESS",
@@ -108,40 +57,6 @@ export function ipToBytes(address: string, family?: IpFamily): Buffer {
     );
   }
   return bytes;
-}
-
-/**
- * Text form of 4 or 16 address bytes. IPv6 follows RFC 5952: lowercase, no leading zeros,
- * the longest run (first on ties) of two or more zero groups as "::"; always hexadecimal
- * (no dotted-quad tail), like the WHATWG URL serializer.
- */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (bytes.length !== 16) {
-    throw new VipdError("VRRP_BAD_ADDRESS", `an address has 4 or 16 bytes, not ${bytes.length}`, {
-      length: bytes.length,
-    });
-  }
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
-  if (bestLen < 2) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
 }
 
 /** Canonical text of an address (drops an IPv6 zone). Throws VRRP_BAD_ADDRESS. */

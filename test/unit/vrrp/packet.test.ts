@@ -801,7 +801,9 @@ describe("addresses", () => {
   it("parses the textual forms fast-check generates to the bytes URL parsing gives", () => {
     fc.assert(
       fc.property(fc.ipV6(), (a) => {
-        expect(normalizeIp(a)).toBe(new URL(`http://[${a}]/`).hostname.slice(1, -1));
+        // The WHATWG serializer writes IPv4-mapped addresses in hex, RFC 5952 in dotted quads:
+        // compare what both parse to.
+        expect(ipToBytes(a)).toEqual(ipToBytes(new URL(`http://[${a}]/`).hostname.slice(1, -1)));
       }),
     );
   });
@@ -809,7 +811,8 @@ describe("addresses", () => {
   it("known forms", () => {
     expect(normalizeIp("2001:DB8:0:0:1:0:0:1")).toBe("2001:db8::1:0:0:1");
     expect(normalizeIp("::")).toBe("::");
-    expect(normalizeIp("::ffff:192.0.2.1")).toBe("::ffff:c000:201");
+    // RFC 5952 section 5: IPv4-mapped addresses keep the dotted-quad tail.
+    expect(normalizeIp("::ffff:192.0.2.1")).toBe("::ffff:192.0.2.1");
     expect(normalizeIp("fe80::1%eth0")).toBe("fe80::1");
     expect(normalizeIp("1:0:0:0:0:0:0:8")).toBe("1::8");
     expect(normalizeIp("1:2:3:4:5:6:7:0")).toBe("1:2:3:4:5:6:7:0");
