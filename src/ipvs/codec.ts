@@ -10,6 +10,7 @@ import {
   type Destination,
   type DestKey,
   type DestOptions,
+  destKeyString,
   FORWARDINGS,
   type Forwarding,
   formatAddress,
@@ -344,6 +345,9 @@ export function validateService(key: ServiceKey, options: ServiceOptions): void 
 
 /** Options with defaults filled in; `tunnel` present (and complete) only for forwarding "tun". */
 export function canonicalDestOptions(options: DestOptions): DestOptions {
+  // Already canonical (as decoded and desired options are): the same object, no copy. Big
+  // tables keep tens of thousands of these alive through a diff.
+  if (isCanonicalDestOptions(options)) return options;
   const out: DestOptions = {
     forwarding: options.forwarding,
     weight: options.weight,
@@ -361,6 +365,29 @@ export function canonicalDestOptions(options: DestOptions): DestOptions {
   return out;
 }
 
+function keyCount(o: object): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
+}
+
+/** Exactly the shape canonicalDestOptions returns: every default present, nothing else. */
+function isCanonicalDestOptions(o: DestOptions): boolean {
+  if (typeof o.upperThreshold !== "number" || typeof o.lowerThreshold !== "number") return false;
+  if (o.forwarding !== "tun") return o.tunnel === undefined && keyCount(o) === 4;
+  const t = o.tunnel;
+  return (
+    t !== undefined &&
+    typeof t.port === "number" &&
+    t.flags !== undefined &&
+    typeof t.flags.csum === "boolean" &&
+    typeof t.flags.remcsum === "boolean" &&
+    keyCount(o) === 5 &&
+    keyCount(t) === 3 &&
+    keyCount(t.flags) === 2
+  );
+}
+
 /** The checks the kernel would otherwise answer with EINVAL/ERANGE. Throws IPVS_INVALID_DEST. */
 export function validateDest(key: DestKey, options: DestOptions, serviceAf?: AddressFamily): void {
   let k: Required<DestKey>;
@@ -374,46 +401,52 @@ export function validateDest(key: DestKey, options: DestOptions, serviceAf?: Add
       { cause: err },
     );
   }
-  const where = `destination ${k.af === AF_INET6 ? `[${k.address}]` : k.address}:${k.port}`;
-  const ctx = { dest: where };
+  // Built only when a check fails: this runs for every destination of every diff and encode.
+  const where = (): string => `destination ${k.af === AF_INET6 ? `[${k.address}]` : k.address}:${k.port}`;
   if (!FORWARDINGS.includes(options.forwarding)) {
-    throw invalid("IPVS_INVALID_DEST", `${where}: invalid forwarding method "${options.forwarding}"`, ctx);
+    throw invalid("IPVS_INVALID_DEST", `${where()}: invalid forwarding method "${options.forwarding}"`, {
+      dest: where(),
+    });
   }
   if (!isInt(options.weight, 0, 0x7fffffff)) {
-    throw invalid("IPVS_INVALID_DEST", `${where}: weight must be 0..2147483647, got ${options.weight}`, ctx);
+    throw invalid("IPVS_INVALID_DEST", `${where()}: weight must be 0..2147483647, got ${options.weight}`, {
+      dest: where(),
+    });
   }
   const u = options.upperThreshold ?? 0;
   const l = options.lowerThreshold ?? 0;
   if (!isInt(u, 0, 0xffffffff) || !isInt(l, 0, 0xffffffff)) {
-    throw invalid("IPVS_INVALID_DEST", `${where}: thresholds must be 0..4294967295`, ctx);
+    throw invalid("IPVS_INVALID_DEST", `${where()}: thresholds must be 0..4294967295`, { dest: where() });
   }
   if (l > u) {
     // The kernel compares them as given (ERANGE), even when the upper threshold is 0 (= none).
-    throw invalid("IPVS_INVALID_DEST", `${where}: lower threshold ${l} is above upper threshold ${u}`, ctx);
+    throw invalid("IPVS_INVALID_DEST", `${where()}: lower threshold ${l} is above upper threshold ${u}`, {
+      dest: where(),
+    });
   }
   if (serviceAf !== undefined && k.af !== serviceAf && options.forwarding !== "tun") {
     throw invalid(
       "IPVS_INVALID_DEST",
-      `${where}: a destination of another address family needs forwarding tun`,
-      ctx,
+      `${where()}: a destination of another address family needs forwarding tun`,
+      { dest: where() },
     );
   }
   if (options.forwarding === "tun" && options.tunnel) {
     const t = options.tunnel;
     if (!TUNNEL_TYPES.includes(t.type)) {
-      throw invalid("IPVS_INVALID_DEST", `${where}: invalid tunnel type "${t.type}"`, ctx);
+      throw invalid("IPVS_INVALID_DEST", `${where()}: invalid tunnel type "${t.type}"`, { dest: where() });
     }
     if (t.port !== undefined && !isInt(t.port, 0, 0xffff)) {
-      throw invalid("IPVS_INVALID_DEST", `${where}: invalid tunnel port ${t.port}`, ctx);
+      throw invalid("IPVS_INVALID_DEST", `${where()}: invalid tunnel port ${t.port}`, { dest: where() });
     }
     if (t.type === "gue" && !t.port) {
-      throw invalid("IPVS_INVALID_DEST", `${where}: a gue tunnel needs a port`, ctx);
+      throw invalid("IPVS_INVALID_DEST", `${where()}: a gue tunnel needs a port`, { dest: where() });
     }
     if (t.flags?.remcsum && t.type !== "gue") {
-      throw invalid("IPVS_INVALID_DEST", `${where}: remcsum is for gue tunnels only`, ctx);
+      throw invalid("IPVS_INVALID_DEST", `${where()}: remcsum is for gue tunnels only`, { dest: where() });
     }
     if (t.flags?.csum && t.flags?.remcsum) {
-      throw invalid("IPVS_INVALID_DEST", `${where}: choose one of csum and remcsum`, ctx);
+      throw invalid("IPVS_INVALID_DEST", `${where()}: choose one of csum and remcsum`, { dest: where() });
     }
   }
 }
@@ -486,8 +519,19 @@ export function encodeDest(
   into = new AttrWriter(),
 ): AttrWriter {
   if (options) validateDest(key, options, serviceAf);
-  const k = canonicalDestKey(key);
-  const w = into.bytes(IPVS_DEST_ATTR.ADDR, addrAttr(k.af, k.address)).u16be(IPVS_DEST_ATTR.PORT, k.port);
+  return writeDest(key, options, into);
+}
+
+/** encodeDest after validation. */
+function writeDest(key: DestKey, options: DestOptions | undefined, into: AttrWriter): AttrWriter {
+  const k = parseAddress(key.address, key.af);
+  if (!isInt(key.port, 0, 0xffff)) {
+    throw invalid("IPVS_INVALID_DEST", `invalid destination port ${key.port}`, { key });
+  }
+  // nf_inet_addr: always 16 bytes, IPv4 in the first 4.
+  const addr = Buffer.alloc(16);
+  k.bytes.copy(addr, 0);
+  const w = into.bytes(IPVS_DEST_ATTR.ADDR, addr).u16be(IPVS_DEST_ATTR.PORT, key.port);
   if (!options) return w.u16(IPVS_DEST_ATTR.ADDR_FAMILY, k.af);
   const o = canonicalDestOptions(options);
   w.u32(IPVS_DEST_ATTR.FWD_METHOD, FORWARDING_CODE[o.forwarding])
@@ -521,16 +565,64 @@ export function servicePayload(key: ServiceKey, options?: ServiceOptions): Buffe
     .toBuffer();
 }
 
+/**
+ * validateDest plus the rules that need the service: DR and TUN forwarding cannot map ports
+ * (the packet reaches the real server with the service's port unchanged), so a destination
+ * port other than the service's is refused. The kernel accepts such a destination silently
+ * and then ignores its port (verified on 6.1); ipvsadm quietly rewrites the port instead.
+ * Services without a port (fwmark, or port 0) take any destination port.
+ */
+export function validateDestFor(service: ServiceKey, key: DestKey, options: DestOptions): void {
+  validateDest(key, options, service.af);
+  if (
+    (options.forwarding === "dr" || options.forwarding === "tun") &&
+    service.kind === "inet" &&
+    service.port !== 0 &&
+    key.port !== service.port
+  ) {
+    const dest = destKeyString(key);
+    throw invalid(
+      "IPVS_INVALID_DEST",
+      `destination ${dest} of ${serviceKeyString(service)}: ${options.forwarding} forwarding cannot map ports (destination port ${key.port}, service port ${service.port})`,
+      { dest, service: serviceKeyString(service) },
+    );
+  }
+}
+
 /** Full request payload for NEW/SET/DEL_DEST: the SERVICE nest (identity only) and the DEST nest. */
 export function destPayload(service: ServiceKey, key: DestKey, options?: DestOptions): Buffer {
-  return new AttrWriter()
+  if (options) validateDestFor(service, key, options);
+  const dest = new AttrWriter()
+    .nested(IPVS_CMD_ATTR.DEST, (w) => {
+      writeDest(key, options, w);
+    })
+    .toBuffer();
+  return Buffer.concat([serviceIdentityAttr(service), dest]);
+}
+
+/**
+ * The SERVICE nest with the identity only, memoised per key object: every destination op of
+ * a service carries it, and a table of 10,000 destinations would otherwise encode (and parse
+ * the address of) each service thousands of times. The cheap fingerprint guards against a
+ * key object that was changed after it was first encoded.
+ */
+const identityCache = new WeakMap<ServiceKey, { print: string; attr: Buffer }>();
+
+function fingerprint(k: ServiceKey): string {
+  return k.kind === "fwmark" ? `${k.af}|${k.fwmark}` : `${k.af}|${k.protocol}|${k.address}|${k.port}`;
+}
+
+function serviceIdentityAttr(service: ServiceKey): Buffer {
+  const print = fingerprint(service);
+  const hit = identityCache.get(service);
+  if (hit && hit.print === print) return hit.attr;
+  const attr = new AttrWriter()
     .nested(IPVS_CMD_ATTR.SERVICE, (w) => {
       encodeService(service, undefined, w);
     })
-    .nested(IPVS_CMD_ATTR.DEST, (w) => {
-      encodeDest(key, options, service.af, w);
-    })
     .toBuffer();
+  identityCache.set(service, { print, attr });
+  return attr;
 }
 
 /** Full request payload for NEW_DAEMON. */

@@ -5,7 +5,7 @@ import {
   destPayload,
   IPVS_CMD,
   servicePayload,
-  validateDest,
+  validateDestFor,
   validateService,
 } from "./codec.js";
 import {
@@ -232,10 +232,15 @@ function destChanges(from: DestOptions, to: DestOptions): string {
 // ---------------------------------------------------------------------------
 // diff
 
+interface IndexedDest {
+  key: Required<DestKey>;
+  options: DestOptions;
+}
+
 interface Indexed {
   key: ServiceKey;
   options: ServiceOptions;
-  dests: Map<string, { key: Required<DestKey>; options: DestOptions }>;
+  dests: Map<string, IndexedDest>;
 }
 
 /** Deep equality for plain data (what canonical options are). */
@@ -261,9 +266,9 @@ function index(table: IpvsTable, side: "desired" | "actual"): Map<string, Indexe
         service: ks,
       });
     }
-    const dests = new Map<string, { key: Required<DestKey>; options: DestOptions }>();
+    const dests = new Map<string, IndexedDest>();
     for (const d of entry.destinations) {
-      if (side === "desired") validateDest(d.key, d.options, key.af);
+      if (side === "desired") validateDestFor(key, d.key, d.options);
       const dk = canonicalDestKey(d.key);
       const ds = destKeyString(dk);
       if (dests.has(ds)) {
@@ -277,7 +282,9 @@ function index(table: IpvsTable, side: "desired" | "actual"): Map<string, Indexe
           },
         );
       }
-      dests.set(ds, { key: dk, options: canonicalDestOptions(d.options) });
+      const options = canonicalDestOptions(d.options);
+      // Already canonical (as decoded and desired entries are): keep the entry, no copy.
+      dests.set(ds, dk === d.key && options === d.options ? (d as IndexedDest) : { key: dk, options });
     }
     out.set(ks, { key, options: canonicalServiceOptions(key.af, entry.service.options), dests });
   }

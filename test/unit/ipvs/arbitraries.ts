@@ -152,6 +152,19 @@ const DEST_POOL: Record<AddressFamily, DestKey[]> = {
   ],
 };
 
+function portOf(key: ServiceKey): number | undefined {
+  return key.kind === "inet" && key.port !== 0 ? key.port : undefined;
+}
+
+/** DR and TUN cannot map ports: such a destination on another port becomes NAT. */
+function fitPorts(service: ServiceKey, d: Destination): Destination {
+  const port = portOf(service);
+  if (port === undefined || d.key.port === port) return d;
+  if (d.options.forwarding !== "dr" && d.options.forwarding !== "tun") return d;
+  const { tunnel: _tunnel, ...rest } = d.options;
+  return { key: d.key, options: { ...rest, forwarding: "nat" } };
+}
+
 function entryFor(key: ServiceKey): fc.Arbitrary<IpvsEntry> {
   const same = DEST_POOL[key.af];
   const other = DEST_POOL[key.af === 2 ? 10 : 2];
@@ -172,7 +185,12 @@ function entryFor(key: ServiceKey): fc.Arbitrary<IpvsEntry> {
     })
     .map(({ options, same, cross }) => ({
       service: { key, options },
-      destinations: cross ? [...same, cross] : [...same],
+      destinations: [
+        ...same.map((d) => fitPorts(key, d)),
+        ...(cross
+          ? [fitPorts(key, { ...cross, key: { ...cross.key, port: portOf(key) ?? cross.key.port } })]
+          : []),
+      ],
     }));
 }
 

@@ -210,6 +210,26 @@ describe("encodeDest", () => {
     expect(payload.toString("hex")).toBe(drPayload.toString("hex"));
   });
 
+  it("refuses a port mapping under DR and TUN (the kernel would ignore the port), not under NAT", () => {
+    for (const forwarding of ["dr", "tun"] as const) {
+      expect(() => destPayload(WEB, { address: "10.0.0.21", port: 8080 }, { forwarding, weight: 1 })).toThrow(
+        expect.objectContaining({
+          code: "IPVS_INVALID_DEST",
+          message: `destination 10.0.0.21:8080 of tcp 10.0.0.100:80: ${forwarding} forwarding cannot map ports (destination port 8080, service port 80)`,
+        }),
+      );
+    }
+    expect(() =>
+      destPayload(WEB, { address: "10.0.0.21", port: 8080 }, { forwarding: "nat", weight: 1 }),
+    ).not.toThrow();
+    // A fwmark service has no port of its own; deleting needs no options and no check.
+    const mark = { kind: "fwmark" as const, af: 2 as const, fwmark: 66 };
+    expect(() =>
+      destPayload(mark, { address: "10.0.0.21", port: 8080 }, { forwarding: "dr", weight: 1 }),
+    ).not.toThrow();
+    expect(() => destPayload(WEB, { address: "10.0.0.21", port: 8080 })).not.toThrow();
+  });
+
   it("writes ADDR, PORT and ADDR_FAMILY only for DEL_DEST", () => {
     expect(encodeDest({ address: "10.0.0.21", port: 80 }).toBuffer().toString("hex")).toBe(
       hex(`

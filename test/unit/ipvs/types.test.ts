@@ -46,6 +46,12 @@ describe("addresses", () => {
     "1.2.3.4.5",
     "256.1.1.1",
     "01.2.3.4",
+    "1.2.3.04",
+    "1..2.3",
+    "1.2.3.4.",
+    ".1.2.3",
+    " 1.2.3.4",
+    "1.2.3.4 ",
     "1.2.3.-4",
     "1:2:3:4:5:6:7:8:9",
     "1:2:3:4:5:6:7",
@@ -61,6 +67,23 @@ describe("addresses", () => {
     expect(
       hasCode(
         thrown(() => parseAddress(input)),
+        "IPVS_INVALID_ADDRESS",
+      ),
+    ).toBe(true);
+  });
+
+  it("checks the family when asked, also for an address it has seen before", () => {
+    expect(canonicalAddress("10.0.0.9")).toBe("10.0.0.9");
+    expect(
+      hasCode(
+        thrown(() => canonicalAddress("10.0.0.9", 10)),
+        "IPVS_INVALID_ADDRESS",
+      ),
+    ).toBe(true);
+    expect(canonicalAddress("2001:DB8::9", 10)).toBe("2001:db8::9");
+    expect(
+      hasCode(
+        thrown(() => canonicalAddress("2001:DB8::9", 2)),
         "IPVS_INVALID_ADDRESS",
       ),
     ).toBe(true);
