@@ -6,6 +6,9 @@
  * has passed every check in src/config/parse.ts, so consumers need not re-validate it.
  */
 
+import type { EventType as AlertEvent } from "../alert/events.js";
+import type { Scheduler } from "../ipvs/types.js";
+
 /** Address family as node:net's isIP reports it. */
 export type AddressFamily = 4 | 6;
 
@@ -103,22 +106,8 @@ export interface VrrpConfig {
 
 export type Protocol = "tcp" | "udp" | "sctp";
 
-export const SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-] as const;
-export type Scheduler = (typeof SCHEDULERS)[number];
+export { SCHEDULERS } from "../ipvs/types.js";
+export type { Scheduler };
 
 /** IPVS SCHED1 (fallback) and SCHED2 (port) flags; only the sh and mh schedulers take them. */
 export interface SchedulerFlags {
@@ -250,14 +239,8 @@ export interface IpvsConfig {
   syncDaemon?: SyncDaemonConfig;
 }
 
-export const ALERT_EVENTS = [
-  "vrrp.state",
-  "real_server.down",
-  "real_server.up",
-  "quorum.lost",
-  "quorum.gained",
-] as const;
-export type AlertEvent = (typeof ALERT_EVENTS)[number];
+export { EVENT_TYPES as ALERT_EVENTS } from "../alert/events.js";
+export type { AlertEvent };
 
 export interface WebhookConfig {
   url: string;

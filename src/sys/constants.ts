@@ -73,16 +73,18 @@ export const IPV6_PKTINFO = 50;
 export const IPV6_RECVHOPLIMIT = 51;
 export const IPV6_HOPLIMIT = 52;
 
-// SOL_NETLINK options.
-export const NETLINK_ADD_MEMBERSHIP = 1;
-export const NETLINK_DROP_MEMBERSHIP = 2;
-export const NETLINK_PKTINFO = 3;
-export const NETLINK_BROADCAST_ERROR = 4;
-export const NETLINK_NO_ENOBUFS = 5;
-export const NETLINK_LISTEN_ALL_NSID = 8;
-export const NETLINK_CAP_ACK = 10;
-export const NETLINK_EXT_ACK = 11;
-export const NETLINK_GET_STRICT_CHK = 12;
+// SOL_NETLINK options: defined with the netlink codec.
+export {
+  NETLINK_ADD_MEMBERSHIP,
+  NETLINK_BROADCAST_ERROR,
+  NETLINK_CAP_ACK,
+  NETLINK_DROP_MEMBERSHIP,
+  NETLINK_EXT_ACK,
+  NETLINK_GET_STRICT_CHK,
+  NETLINK_LISTEN_ALL_NSID,
+  NETLINK_NO_ENOBUFS,
+  NETLINK_PKTINFO,
+} from "../netlink/message.js";
 
 // SOL_PACKET options and packet types (RecvInfo.from.pkttype).
 /** Value: a packet_mreq (packPacketMreq in socket.ts). */
