@@ -606,18 +606,8 @@ export class IpvsManager {
 
   private stoppedReport(trigger: ReconcileTrigger): ReconcileReport {
     return {
-      trigger,
-      read: false,
-      evaluated: 0,
-      applied: [],
-      failed: [],
-      invalid: [],
-      drift: [],
-      unowned: [],
-      skipped: [],
+      ...emptyReport(trigger),
       error: new VipdError("IPVS_STOPPED", "the IPVS manager is stopped", { trigger }),
-      durationMs: 0,
-      phasesMs: { read: 0, desired: 0, diff: 0, apply: 0 },
     };
   }
 
@@ -646,19 +636,7 @@ export class IpvsManager {
   /** Never rejects. */
   private async reconcileNow(trigger: ReconcileTrigger, read: boolean): Promise<ReconcileReport> {
     const t0 = performance.now();
-    const report: ReconcileReport = {
-      trigger,
-      read: false,
-      evaluated: 0,
-      applied: [],
-      failed: [],
-      invalid: [],
-      drift: [],
-      unowned: [],
-      skipped: [],
-      durationMs: 0,
-      phasesMs: { read: 0, desired: 0, diff: 0, apply: 0 },
-    };
+    const report = emptyReport(trigger);
     try {
       await this.reconcileInto(report, read || this.view === undefined);
     } catch (err) {
@@ -948,5 +926,22 @@ export function summarizeReport(r: ReconcileReport): {
       diff: Math.round(r.phasesMs.diff * 10) / 10,
       apply: Math.round(r.phasesMs.apply * 10) / 10,
     },
+  };
+}
+
+/** A report of a reconcile that has done nothing yet. */
+function emptyReport(trigger: ReconcileTrigger): ReconcileReport {
+  return {
+    trigger,
+    read: false,
+    evaluated: 0,
+    applied: [],
+    failed: [],
+    invalid: [],
+    drift: [],
+    unowned: [],
+    skipped: [],
+    durationMs: 0,
+    phasesMs: { read: 0, desired: 0, diff: 0, apply: 0 },
   };
 }
