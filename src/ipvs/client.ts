@@ -1,33 +1,16 @@
 import { describeError, VipdError } from "../errors.js";
 import { childLogger, type Logger } from "../log.js";
-import { NLA_F_NESTED } from "../netlink/attr.js";
-import { NetlinkError, type NetlinkSocket, type SocketOpener } from "../netlink/connection.js";
+import { NetlinkError, type SocketOpener } from "../netlink/connection.js";
 import { errnoMessage } from "../netlink/errno.js";
-import { type GenlBatchItem, GenlClient, type GenlFamily, type GenlMessage } from "../netlink/genl.js";
+import { GenlClient, type GenlFamily, type GenlMessage } from "../netlink/genl.js";
 import {
-  decodeError,
-  decodeMessages,
-  NETLINK_CAP_ACK,
-  NETLINK_EXT_ACK,
-  NETLINK_GENERIC,
-  NLM_F_ACK,
-  NLM_F_REQUEST,
-  NLMSG_ERROR,
-  SOL_NETLINK,
-} from "../netlink/message.js";
-import {
-  canonicalNetmask,
   type DaemonConfig,
-  DEFAULT_PERSISTENCE_TIMEOUT,
   daemonPayload,
   daemonStopPayload,
   decodeDaemon,
   decodeDest,
   decodeInfo,
   decodeService,
-  FORWARDING_CODE,
-  IP_VS_SVC_F,
-  IP_VS_TUNNEL_ENCAP_FLAG,
   IPVS_CMD,
   IPVS_CMD_ATTR,
   IPVS_CMD_ATTR_NAMES,
@@ -39,12 +22,7 @@ import {
   IPVS_SVC_ATTR,
   IPVS_SVC_ATTR_NAMES,
   type IpvsInfo,
-  PROTOCOL_NUMBER,
-  SVC_FLAGS_MASK,
-  serviceFlagBits,
   servicePayload,
-  TUNNEL_TYPE_CODE,
-  validateDestFor,
 } from "./codec.js";
 import {
   AddDest,
@@ -53,16 +31,16 @@ import {
   DelService,
   encodeOp,
   type Op,
+  opCommand,
   SetDest,
   SetService,
+  writeOp,
 } from "./reconcile.js";
 import {
   type AddressFamily,
   AF_INET,
   AF_INET6,
-  addressBytes,
   canonicalDestKey,
-  canonicalServiceKey,
   type Destination,
   type DestKey,
   type DestOptions,
@@ -84,8 +62,10 @@ import {
  *   the model cannot decode (an unknown protocol, forwarding method or tunnel type, say) is
  *   skipped and reported (`snapshot().skipped`, or a warning log), never fatal.
  * - Writes: one op at a time (newService … delDest: throw IpvsOpError), or many at once with
- *   apply(ops): several netlink messages per datagram, every ack collected, every failed op
- *   listed with its coded error, the rest carried on.
+ *   apply(ops): several netlink messages per datagram, encoded by the codec (reconcile.writeOp)
+ *   and sent by the connection's batch (over open()'s socket with acks: "errors": the kernel
+ *   answers failures and one barrier per datagram), every failed op listed with its coded
+ *   error, the rest carried on.
  * - Every request is serialised through one queue: the kernel runs one dump per socket at a
  *   time (a second one gets EBUSY), and ordering the writes keeps apply() predictable.
  */
@@ -296,516 +276,6 @@ function decodeDestMsg(msg: GenlMessage, serviceAf: AddressFamily): Destination 
   return decodeDest(nest, serviceAf);
 }
 
-// ---------------------------------------------------------------------------
-// The wire: messages written straight into one reusable buffer
-
-/**
- * Writes generic netlink messages and attributes straight into one growing buffer, reused
- * for every datagram. apply() is the hot path of vipd's IPVS management: a 10,000-entry
- * table written through AttrWriter costs some forty small allocations per op, which on
- * User-Mode Linux (where fresh memory is expensive) was most of the time an apply took.
- * The bytes are those the codec produces; test/unit/ipvs/client.test.ts checks it.
- */
-export class WireWriter {
-  buf: Buffer;
-  off = 0;
-
-  constructor(size = 64 * 1024) {
-    this.buf = Buffer.alloc(Math.max(size, 256));
-  }
-
-  /** Room for `n` more bytes (plus alignment). */
-  private ensure(n: number): void {
-    if (this.off + n + 8 <= this.buf.length) return;
-    const b = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n + 8));
-    this.buf.copy(b, 0, 0, this.off);
-    this.buf = b;
-  }
-
-  // Plain byte stores: Buffer's write methods cost more than the rest of an op together.
-  private w16(v: number): void {
-    const b = this.buf;
-    const o = this.off;
-    b[o] = v & 0xff;
-    b[o + 1] = (v >>> 8) & 0xff;
-    this.off = o + 2;
-  }
-
-  private w32(v: number): void {
-    const b = this.buf;
-    const o = this.off;
-    b[o] = v & 0xff;
-    b[o + 1] = (v >>> 8) & 0xff;
-    b[o + 2] = (v >>> 16) & 0xff;
-    b[o + 3] = (v >>> 24) & 0xff;
-    this.off = o + 4;
-  }
-
-  private pad(): void {
-    const b = this.buf;
-    while (this.off & 3) b[this.off++] = 0;
-  }
-
-  /** nlmsghdr (length patched by end) and genlmsghdr; returns the message's offset. */
-  begin(type: number, flags: number, seq: number, cmd: number, version: number): number {
-    this.ensure(20);
-    const start = this.off;
-    this.w32(0);
-    this.w16(type);
-    this.w16(flags);
-    this.w32(seq);
-    this.w32(0);
-    const b = this.buf;
-    b[start + 16] = cmd;
-    b[start + 17] = version;
-    b[start + 18] = 0;
-    b[start + 19] = 0;
-    this.off = start + 20;
-    return start;
-  }
-
-  end(start: number): void {
-    const len = this.off - start;
-    const b = this.buf;
-    b[start] = len & 0xff;
-    b[start + 1] = (len >>> 8) & 0xff;
-    b[start + 2] = (len >>> 16) & 0xff;
-    b[start + 3] = (len >>> 24) & 0xff;
-    this.pad();
-  }
-
-  /** Bytes that are already whole, aligned attributes. */
-  raw(data: Buffer): void {
-    this.ensure(data.length);
-    data.copy(this.buf, this.off);
-    this.off += data.length;
-  }
-
-  private header(type: number, dataLen: number): void {
-    this.ensure(4 + dataLen);
-    this.w16(4 + dataLen);
-    this.w16(type);
-  }
-
-  u8(type: number, v: number): void {
-    this.header(type, 1);
-    this.buf[this.off++] = v & 0xff;
-    this.pad();
-  }
-  u16(type: number, v: number): void {
-    this.header(type, 2);
-    this.w16(v);
-    this.pad();
-  }
-  u16be(type: number, v: number): void {
-    this.header(type, 2);
-    this.w16(((v & 0xff) << 8) | ((v >>> 8) & 0xff));
-    this.pad();
-  }
-  u32(type: number, v: number): void {
-    this.header(type, 4);
-    this.w32(v);
-  }
-  /** Two u32 in one 8-byte attribute (struct ip_vs_flags {flags; mask}). */
-  u64pair(type: number, a: number, b: number): void {
-    this.header(type, 8);
-    this.w32(a);
-    this.w32(b);
-  }
-  /** `data` zero-extended to `size` bytes. */
-  bytes(type: number, data: Uint8Array, size = data.length): void {
-    this.header(type, size);
-    const b = this.buf;
-    const o = this.off;
-    for (let i = 0; i < size; i++) b[o + i] = i < data.length ? (data[i] as number) : 0;
-    this.off = o + size;
-    this.pad();
-  }
-  /** A NUL-terminated string (NLA_NUL_STRING). */
-  str(type: number, value: string): void {
-    const n = Buffer.byteLength(value, "utf8");
-    this.header(type, n + 1);
-    this.buf.write(value, this.off, "utf8");
-    this.buf[this.off + n] = 0;
-    this.off += n + 1;
-    this.pad();
-  }
-  nestBegin(type: number): number {
-    this.ensure(4);
-    const start = this.off;
-    this.w16(0);
-    this.w16(type | NLA_F_NESTED);
-    return start;
-  }
-  nestEnd(start: number): void {
-    const len = this.off - start;
-    this.buf[start] = len & 0xff;
-    this.buf[start + 1] = (len >>> 8) & 0xff;
-  }
-}
-
-/** How requests of type T go on the wire: command, attributes, name (asked only on failure). */
-export interface WireSource<T> {
-  cmd(item: T): number;
-  /** Writes the attributes after the genl header; throws to refuse the request (nothing is sent). */
-  write(w: WireWriter, item: T): void;
-  operation(item: T): string;
-}
-
-/** The SERVICE nest with the identity only (what codec.encodeService writes without options). */
-function writeServiceIdentity(w: WireWriter, key: ServiceKey): void {
-  const k = canonicalServiceKey(key); // checks it; the same object when already canonical
-  const nest = w.nestBegin(IPVS_CMD_ATTR.SERVICE);
-  writeIdentity(w, k);
-  w.nestEnd(nest);
-}
-
-function writeIdentity(w: WireWriter, k: ServiceKey): void {
-  const S = IPVS_SVC_ATTR;
-  w.u16(S.AF, k.af);
-  if (k.kind === "fwmark") {
-    w.u32(S.FWMARK, k.fwmark);
-  } else {
-    w.u16(S.PROTOCOL, PROTOCOL_NUMBER[k.protocol]);
-    w.bytes(S.ADDR, addressBytes(k.address, k.af).bytes, 16);
-    w.u16be(S.PORT, k.port);
-  }
-}
-
-/**
- * NEW/SET/DEL_SERVICE attributes, byte for byte what codec.servicePayload makes. With
- * `validated` the checks are skipped (the ops come from diff()); defaults are filled either way.
- */
-export function writeServiceOp(
-  w: WireWriter,
-  op: AddService | SetService | DelService,
-  validated = false,
-): void {
-  if (op.kind === "del_service") {
-    writeServiceIdentity(w, op.key);
-    return;
-  }
-  if (!validated) {
-    w.raw(encodeOp(op).payload);
-    return;
-  }
-  const k = canonicalServiceKey(op.key);
-  const o = op.options;
-  const S = IPVS_SVC_ATTR;
-  const nest = w.nestBegin(IPVS_CMD_ATTR.SERVICE);
-  writeIdentity(w, k);
-  const bits = serviceFlagBits(o);
-  w.str(S.SCHED_NAME, o.scheduler);
-  if (o.pe !== undefined && o.pe !== "") w.str(S.PE_NAME, o.pe);
-  w.u64pair(S.FLAGS, bits, SVC_FLAGS_MASK);
-  w.u32(S.TIMEOUT, o.timeout ?? ((bits & IP_VS_SVC_F.PERSISTENT) !== 0 ? DEFAULT_PERSISTENCE_TIMEOUT : 0));
-  const mask = canonicalNetmask(k.af, o.netmask);
-  // NETMASK: IPv4 the mask's bytes; IPv6 the prefix length in host order (see codec.netmaskAttr).
-  if (k.af === AF_INET) w.bytes(S.NETMASK, addressBytes(String(mask), AF_INET).bytes, 4);
-  else w.u32(S.NETMASK, Number(mask));
-  w.nestEnd(nest);
-}
-
-/** NEW/SET/DEL_DEST attributes, byte for byte what codec.destPayload makes (the same checks first). */
-export function writeDestOp(w: WireWriter, op: AddDest | SetDest | DelDest, validated = false): void {
-  const options = op.kind === "del_dest" ? undefined : op.options;
-  if (options && !validated) validateDestFor(op.service, op.key, options);
-  const { af, bytes } = addressBytes(op.key.address, op.key.af);
-  const port = op.key.port;
-  if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-    throw new VipdError("IPVS_INVALID_DEST", `invalid destination port ${port}`, { key: op.key });
-  }
-  writeServiceIdentity(w, op.service);
-  const nest = w.nestBegin(IPVS_CMD_ATTR.DEST);
-  const D = IPVS_DEST_ATTR;
-  w.bytes(D.ADDR, bytes, 16);
-  w.u16be(D.PORT, port);
-  if (!options) {
-    w.u16(D.ADDR_FAMILY, af);
-  } else {
-    // canonicalDestOptions, written out: defaults filled, a tunnel only for "tun".
-    w.u32(D.FWD_METHOD, FORWARDING_CODE[options.forwarding]);
-    w.u32(D.WEIGHT, options.weight);
-    w.u32(D.U_THRESH, options.upperThreshold ?? 0);
-    w.u32(D.L_THRESH, options.lowerThreshold ?? 0);
-    w.u16(D.ADDR_FAMILY, af);
-    if (options.forwarding === "tun") {
-      const t = options.tunnel ?? { type: "ipip" as const };
-      const tflags =
-        (t.flags?.csum ? IP_VS_TUNNEL_ENCAP_FLAG.CSUM : 0) |
-        (t.flags?.remcsum ? IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM : 0);
-      if (t.type !== "ipip" || (t.port ?? 0) !== 0 || tflags !== 0) {
-        w.u8(D.TUN_TYPE, TUNNEL_TYPE_CODE[t.type]);
-        w.u16be(D.TUN_PORT, t.port ?? 0);
-        w.u16(D.TUN_FLAGS, tflags);
-      }
-    }
-  }
-  w.nestEnd(nest);
-}
-
-const DEST_CMD = { add_dest: IPVS_CMD.NEW_DEST, set_dest: IPVS_CMD.SET_DEST, del_dest: IPVS_CMD.DEL_DEST };
-const SERVICE_CMD = {
-  add_service: IPVS_CMD.NEW_SERVICE,
-  set_service: IPVS_CMD.SET_SERVICE,
-  del_service: IPVS_CMD.DEL_SERVICE,
-};
-
-/** Ops on the wire; `validated`: they come from diff(), skip the checks. */
-export function opWire(validated: boolean): WireSource<Op> {
-  return {
-    cmd: (op) =>
-      op.kind === "add_dest" || op.kind === "set_dest" || op.kind === "del_dest"
-        ? DEST_CMD[op.kind]
-        : SERVICE_CMD[op.kind],
-    write: (w, op) => {
-      if (op.kind === "add_dest" || op.kind === "set_dest" || op.kind === "del_dest") {
-        writeDestOp(w, op, validated);
-      } else {
-        writeServiceOp(w, op, validated);
-      }
-    },
-    operation: (op) => opLabel(op),
-  };
-}
-
-/** Ops on the wire, checked as the codec checks them. */
-export const OP_WIRE: WireSource<Op> = opWire(false);
-/** The same, for ops that diff() made (it validated every entry they carry). */
-const OP_WIRE_VALIDATED: WireSource<Op> = opWire(true);
-
-/** The attribute bytes of a request (for transports that take payloads). */
-export function wirePayload<T>(src: WireSource<T>, item: T, scratch = new WireWriter(1024)): Buffer {
-  scratch.off = 0;
-  src.write(scratch, item);
-  return Buffer.from(scratch.buf.subarray(0, scratch.off));
-}
-
-// ---------------------------------------------------------------------------
-// Quiet batches
-
-/**
- * Sends many generic netlink requests per datagram and asks the kernel to answer only the
- * failures: every message goes without NLM_F_ACK except the last of each datagram, which
- * is a barrier. netlink_rcv_skb handles a datagram's messages in order and answers a message
- * without NLM_F_ACK only when it fails, so once the barrier's answer is in, so is every
- * failure before it. A full apply then costs a few receive calls instead of one per op,
- * which on User-Mode Linux (slow syscalls) was most of the rest of the time.
- *
- * It runs on its own socket because NetlinkConnection.batch always asks for every ack.
- * TODO(netlink): move into NetlinkConnection.batch as an option (acks: "errors"), then drop.
- */
-export class QuietBatchSender {
-  private seq = 1;
-  private readonly w = new WireWriter(256 * 1024);
-  private chunk:
-    | {
-        first: number;
-        last: number;
-        errors: Map<number, ReturnType<typeof decodeError>>;
-        done: () => void;
-      }
-    | undefined;
-  private readonly onMessage = (buf: Buffer): void => this.receive(buf);
-  private readonly onError = (err: Error): void => {
-    this.lastSocketError = err;
-    this.chunk?.done();
-  };
-  private lastSocketError: Error | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    private readonly socket: NetlinkSocket,
-    private readonly familyId: number,
-    private readonly version: number,
-    private readonly opts: { maxMessages: number; maxBytes: number; timeoutMs: number },
-  ) {
-    socket.on("message", this.onMessage);
-    socket.on("error", this.onError);
-  }
-
-  static async open(
-    openSocket: SocketOpener,
-    familyId: number,
-    version: number,
-    opts: {
-      netns?: string;
-      maxMessages: number;
-      maxBytes: number;
-      timeoutMs: number;
-      socketReceiveBuffer: number;
-    },
-  ): Promise<QuietBatchSender> {
-    const socket = await openSocket({
-      family: "netlink",
-      protocol: NETLINK_GENERIC,
-      recvBufferSize: 65536,
-      ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
-    });
-    try {
-      try {
-        socket.setOption(SOL_SOCKET, SO_RCVBUFFORCE, opts.socketReceiveBuffer);
-      } catch {
-        socket.setOption(SOL_SOCKET, SO_RCVBUF, opts.socketReceiveBuffer);
-      }
-      for (const o of [NETLINK_EXT_ACK, NETLINK_CAP_ACK]) {
-        try {
-          socket.setOption(SOL_NETLINK, o, 1);
-        } catch {
-          // Older kernels: plain acks.
-        }
-      }
-      socket.bind({ family: "netlink", pid: 0, groups: 0 });
-      return new QuietBatchSender(socket, familyId, version, opts);
-    } catch (err) {
-      socket.close();
-      throw err;
-    }
-  }
-
-  close(): void {
-    this.socket.removeListener("message", this.onMessage);
-    this.socket.removeListener("error", this.onError);
-    if (!this.socket.closed) this.socket.close();
-  }
-
-  private receive(buf: Buffer): void {
-    const c = this.chunk;
-    if (!c) return;
-    let msgs: ReturnType<typeof decodeMessages>;
-    try {
-      msgs = decodeMessages(buf);
-    } catch {
-      return;
-    }
-    for (const m of msgs) {
-      if (m.header.type !== NLMSG_ERROR) continue;
-      const seq = m.header.seq;
-      if (seq < c.first || seq > c.last) continue;
-      let e: ReturnType<typeof decodeError>;
-      try {
-        e = decodeError(m);
-      } catch {
-        continue;
-      }
-      if (e.errno !== 0) c.errors.set(seq, e);
-      if (seq === c.last) c.done();
-    }
-  }
-
-  /**
-   * Per item: undefined when the kernel took it, else the error (a refusal to write it
-   * included). Never rejects. Calls run one after another (the writer and the pending chunk
-   * are shared).
-   */
-  send<T>(items: readonly T[], src: WireSource<T>): Promise<Array<Error | undefined>> {
-    const run = this.queue.then(() => this.sendNow(items, src));
-    this.queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
-
-  private async sendNow<T>(items: readonly T[], src: WireSource<T>): Promise<Array<Error | undefined>> {
-    const out: Array<Error | undefined> = new Array(items.length).fill(undefined);
-    const w = this.w;
-    let i = 0;
-    while (i < items.length) {
-      w.off = 0;
-      if (this.seq > 0xffff0000) this.seq = 1; // keep a chunk's numbers contiguous
-      const firstSeq = this.seq;
-      const starts: number[] = [];
-      const index: number[] = [];
-      while (i < items.length && starts.length < this.opts.maxMessages) {
-        const it = items[i] as T;
-        const start = w.begin(this.familyId, NLM_F_REQUEST, this.seq, src.cmd(it), this.version);
-        try {
-          src.write(w, it);
-        } catch (err) {
-          w.off = start;
-          out[i] = err instanceof Error ? err : new Error(String(err));
-          i++;
-          continue;
-        }
-        w.end(start);
-        if (starts.length > 0 && w.off > this.opts.maxBytes) {
-          w.off = start; // does not fit: first of the next datagram
-          break;
-        }
-        starts.push(start);
-        index.push(i);
-        this.seq++;
-        i++;
-      }
-      if (starts.length === 0) continue;
-      // The last message of the datagram is the barrier: the only one acked on success.
-      w.buf.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, starts[starts.length - 1]! + 6);
-      const lastSeq = firstSeq + starts.length - 1;
-      const errors = new Map<number, ReturnType<typeof decodeError>>();
-      let timedOut = false;
-      this.lastSocketError = undefined;
-      await new Promise<void>((resolve) => {
-        const finish = (): void => {
-          clearTimeout(timer);
-          this.chunk = undefined;
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          timedOut = true;
-          finish();
-        }, this.opts.timeoutMs);
-        this.chunk = { first: firstSeq, last: lastSeq, errors, done: finish };
-        try {
-          // A copy: the writer's buffer is reused for the next datagram, and a socket may keep
-          // what it was given (the fakes do).
-          this.socket.send(Buffer.from(w.buf.subarray(0, w.off)), KERNEL);
-        } catch (err) {
-          this.lastSocketError = err instanceof Error ? err : new Error(String(err));
-          finish();
-        }
-      });
-      const socketError = this.lastSocketError as Error | undefined;
-      for (let k = 0; k < starts.length; k++) {
-        const seq = firstSeq + k;
-        const e = errors.get(seq);
-        if (!e && !socketError && !timedOut) continue;
-        const item = index[k]!;
-        const op = src.operation(items[item] as T);
-        if (e) {
-          const context: Record<string, unknown> = { seq };
-          const msgStart = starts[k]!;
-          const msgEnd = k + 1 < starts.length ? starts[k + 1]! : w.off;
-          const off = e.extack.offset;
-          if (off !== undefined && off >= 16 && msgStart + off + 4 <= msgEnd) {
-            context.attributeType = w.buf.readUInt16LE(msgStart + off + 2) & 0x3fff;
-          }
-          out[item] = new NetlinkError(e.errno, op, e.extack, context);
-        } else if (socketError) {
-          out[item] = new VipdError(
-            "NETLINK_SEND_FAILED",
-            `${op}: outcome unknown, the socket failed while its datagram was answered: ${describeError(socketError)}`,
-            { operation: op, seq },
-            { cause: socketError },
-          );
-        } else {
-          out[item] = new VipdError(
-            "NETLINK_TIMEOUT",
-            `${op}: no answer to its datagram within ${this.opts.timeoutMs} ms (outcome unknown)`,
-            { operation: op, seq, timeoutMs: this.opts.timeoutMs },
-          );
-        }
-      }
-    }
-    return out;
-  }
-}
-
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
-const KERNEL = { family: "netlink", pid: 0 } as const;
-
 const DEFAULT_MAX_BATCH_MESSAGES = 256;
 const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
 const DEFAULT_SOCKET_RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -814,20 +284,21 @@ export class IpvsClient {
   private readonly log: Logger;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly owner: GenlClient | undefined;
-  private readonly quiet: QuietBatchSender | undefined;
+  private readonly acks: "all" | "errors";
 
   /**
-   * Over a resolved family. `quiet`, when given, carries apply()'s batches (see
-   * QuietBatchSender); otherwise they go through the family's connection, one ack per op.
+   * Over a resolved family. `acks` is how apply()'s batches are acknowledged (see the
+   * connection's BatchOptions.acks): "errors" (what open() uses) has the kernel answer only
+   * failures plus one barrier per datagram; "all" (default) one ack per op.
    * `owner` is closed with the client.
    */
   constructor(
     readonly family: GenlFamily,
-    opts: { owner?: GenlClient; quiet?: QuietBatchSender } = {},
+    opts: { owner?: GenlClient; acks?: "all" | "errors" } = {},
   ) {
     this.log = childLogger("ipvs-client");
     this.owner = opts.owner;
-    this.quiet = opts.quiet;
+    this.acks = opts.acks ?? "all";
   }
 
   /**
@@ -846,7 +317,6 @@ export class IpvsClient {
       maxBatchBytes: opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
       socketReceiveBuffer: opts.socketReceiveBuffer ?? DEFAULT_SOCKET_RECEIVE_BUFFER,
     });
-    let quiet: QuietBatchSender | undefined;
     try {
       let family: GenlFamily;
       try {
@@ -867,23 +337,14 @@ export class IpvsClient {
         throw err;
       }
       await family.request(IPVS_CMD.GET_INFO, undefined, { operation: "get IPVS info" });
-      quiet = await QuietBatchSender.open(openSocket, family.id, IPVS_GENL_VERSION, {
-        ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
-        maxMessages: opts.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
-        maxBytes: opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
-        timeoutMs,
-        socketReceiveBuffer: opts.socketReceiveBuffer ?? DEFAULT_SOCKET_RECEIVE_BUFFER,
-      });
-      return new IpvsClient(family, { owner: genl, quiet });
+      return new IpvsClient(family, { owner: genl, acks: "errors" });
     } catch (err) {
-      quiet?.close();
       genl.close();
       throw err;
     }
   }
 
   close(): void {
-    this.quiet?.close();
     if (this.owner) this.owner.close();
     else this.family.conn.close();
   }
@@ -1082,30 +543,31 @@ export class IpvsClient {
     return { applied, failed };
   }
 
-  /** A batch, quietly when possible; per op undefined (done) or the error. */
+  /**
+   * One batch; per op undefined (done) or the error. An op the codec refuses to encode is
+   * not sent. `validated`: the ops come from diff(), the codec skips its checks.
+   */
   private async send(ops: Op[], validated: boolean): Promise<Array<Error | undefined>> {
-    const wire = validated ? OP_WIRE_VALIDATED : OP_WIRE;
-    if (this.quiet) return this.quiet.send(ops, wire);
     const out: Array<Error | undefined> = new Array(ops.length).fill(undefined);
-    const batch: GenlBatchItem[] = [];
-    const index: number[] = [];
-    const scratch = new WireWriter(1024);
-    ops.forEach((op, i) => {
-      try {
-        batch.push({
-          cmd: OP_WIRE.cmd(op),
-          attrs: wirePayload(OP_WIRE, op, scratch),
-          operation: opLabel(op),
-        });
-        index.push(i);
-      } catch (err) {
-        out[i] = err instanceof Error ? err : new Error(String(err));
-      }
-    });
-    const results = await this.family.batch(batch);
-    results.forEach((r, k) => {
-      if (!r.ok) out[index[k]!] = r.error;
-    });
+    // Every op is written by the codec (writeOp) straight into the connection's datagram: no
+    // object, closure or buffer per op (on User-Mode Linux fresh memory is what a big apply
+    // would otherwise spend its time on).
+    const encode = { validated };
+    const results = await this.family.batch(
+      {
+        length: ops.length,
+        cmd: (i) => opCommand(ops[i]!),
+        write: (i, w) => {
+          writeOp(ops[i]!, w, encode);
+        },
+        operation: (i) => opLabel(ops[i]!),
+      },
+      { acks: this.acks },
+    );
+    for (let k = 0; k < results.length; k++) {
+      const r = results[k]!;
+      if (!r.ok) out[k] = r.error;
+    }
     return out;
   }
 

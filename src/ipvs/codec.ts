@@ -4,6 +4,7 @@ import {
   type AddressFamily,
   AF_INET,
   AF_INET6,
+  addressBytes,
   canonicalAddress,
   canonicalDestKey,
   canonicalServiceKey,
@@ -454,23 +455,19 @@ export function validateDest(key: DestKey, options: DestOptions, serviceAf?: Add
 // ---------------------------------------------------------------------------
 // Encoding
 
-function addrAttr(af: AddressFamily, address: string): Buffer {
-  const { bytes } = parseAddress(address, af);
-  // nf_inet_addr: always 16 bytes, IPv4 in the first 4.
-  const out = Buffer.alloc(16);
-  bytes.copy(out, 0);
-  return out;
-}
+/** nf_inet_addr: always 16 bytes, IPv4 in the first 4. */
+const INET_ADDR_LEN = 16;
 
-function netmaskAttr(af: AddressFamily, netmask: string | number): Buffer {
+function writeNetmask(w: AttrWriter, af: AddressFamily, netmask: string | number): void {
   // The kernel reads NETMASK with nla_get_be32, i.e. the 4 bytes as they are.
   // IPv4: the mask in network order. IPv6: the prefix length, which ip_vs_add_service
   // reads back with a plain cast, so host order.
-  const b = Buffer.alloc(4);
-  if (af === AF_INET) parseAddress(String(netmask), AF_INET).bytes.copy(b, 0);
-  else b.writeUInt32LE(Number(netmask), 0);
-  return b;
+  if (af === AF_INET) w.bytes(IPVS_SVC_ATTR.NETMASK, addressBytes(String(netmask), AF_INET).bytes);
+  else w.u32(IPVS_SVC_ATTR.NETMASK, Number(netmask));
 }
+
+/** struct ip_vs_flags {flags; mask}, written into one reused scratch buffer. */
+const flagsScratch = Buffer.alloc(8);
 
 /**
  * The contents of the SERVICE nest, written into `into` (default: a new writer) so a caller can
@@ -483,26 +480,34 @@ export function encodeService(
   options?: ServiceOptions,
   into = new AttrWriter(),
 ): AttrWriter {
+  return writeService(key, options, into, true);
+}
+
+/** encodeService, with the checks of the options optional (`validate` false: diff() made them). */
+function writeService(
+  key: ServiceKey,
+  options: ServiceOptions | undefined,
+  w: AttrWriter,
+  validate: boolean,
+): AttrWriter {
   const k = canonicalServiceKey(key);
-  if (options) validateService(k, options);
-  const w = into.u16(IPVS_SVC_ATTR.AF, k.af);
+  if (options && validate) validateService(k, options);
+  w.u16(IPVS_SVC_ATTR.AF, k.af);
   if (k.kind === "fwmark") {
     w.u32(IPVS_SVC_ATTR.FWMARK, k.fwmark);
   } else {
     w.u16(IPVS_SVC_ATTR.PROTOCOL, PROTOCOL_NUMBER[k.protocol])
-      .bytes(IPVS_SVC_ATTR.ADDR, addrAttr(k.af, k.address))
+      .bytes(IPVS_SVC_ATTR.ADDR, addressBytes(k.address, k.af).bytes, INET_ADDR_LEN)
       .u16be(IPVS_SVC_ATTR.PORT, k.port);
   }
   if (!options) return w;
   const o = canonicalServiceOptions(k.af, options);
-  const flags = Buffer.alloc(8);
-  flags.writeUInt32LE(serviceFlagBits(o), 0);
-  flags.writeUInt32LE(SVC_FLAGS_MASK, 4);
+  flagsScratch.writeUInt32LE(serviceFlagBits(o), 0);
+  flagsScratch.writeUInt32LE(SVC_FLAGS_MASK, 4);
   w.string(IPVS_SVC_ATTR.SCHED_NAME, o.scheduler);
   if (o.pe !== undefined) w.string(IPVS_SVC_ATTR.PE_NAME, o.pe);
-  w.bytes(IPVS_SVC_ATTR.FLAGS, flags)
-    .u32(IPVS_SVC_ATTR.TIMEOUT, o.timeout ?? 0)
-    .bytes(IPVS_SVC_ATTR.NETMASK, netmaskAttr(k.af, o.netmask ?? ""));
+  w.bytes(IPVS_SVC_ATTR.FLAGS, flagsScratch).u32(IPVS_SVC_ATTR.TIMEOUT, o.timeout ?? 0);
+  writeNetmask(w, k.af, o.netmask ?? "");
   return w;
 }
 
@@ -524,32 +529,32 @@ export function encodeDest(
 
 /** encodeDest after validation. */
 function writeDest(key: DestKey, options: DestOptions | undefined, into: AttrWriter): AttrWriter {
-  const k = parseAddress(key.address, key.af);
+  const k = addressBytes(key.address, key.af);
   if (!isInt(key.port, 0, 0xffff)) {
     throw invalid("IPVS_INVALID_DEST", `invalid destination port ${key.port}`, { key });
   }
-  // nf_inet_addr: always 16 bytes, IPv4 in the first 4.
-  const addr = Buffer.alloc(16);
-  k.bytes.copy(addr, 0);
-  const w = into.bytes(IPVS_DEST_ATTR.ADDR, addr).u16be(IPVS_DEST_ATTR.PORT, key.port);
+  const w = into.bytes(IPVS_DEST_ATTR.ADDR, k.bytes, INET_ADDR_LEN).u16be(IPVS_DEST_ATTR.PORT, key.port);
   if (!options) return w.u16(IPVS_DEST_ATTR.ADDR_FAMILY, k.af);
-  const o = canonicalDestOptions(options);
-  w.u32(IPVS_DEST_ATTR.FWD_METHOD, FORWARDING_CODE[o.forwarding])
-    .u32(IPVS_DEST_ATTR.WEIGHT, o.weight)
-    .u32(IPVS_DEST_ATTR.U_THRESH, o.upperThreshold ?? 0)
-    .u32(IPVS_DEST_ATTR.L_THRESH, o.lowerThreshold ?? 0)
+  // canonicalDestOptions, written out rather than built: defaults filled, a tunnel only for
+  // "tun" (one attribute object fewer per destination of a big batch).
+  w.u32(IPVS_DEST_ATTR.FWD_METHOD, FORWARDING_CODE[options.forwarding])
+    .u32(IPVS_DEST_ATTR.WEIGHT, options.weight)
+    .u32(IPVS_DEST_ATTR.U_THRESH, options.upperThreshold ?? 0)
+    .u32(IPVS_DEST_ATTR.L_THRESH, options.lowerThreshold ?? 0)
     .u16(IPVS_DEST_ATTR.ADDR_FAMILY, k.af);
-  const t = o.tunnel;
-  if (t) {
+  if (options.forwarding === "tun") {
+    const t = options.tunnel;
+    const type = t?.type ?? "ipip";
+    const port = t?.port ?? 0;
     const tflags =
-      (t.flags?.csum ? IP_VS_TUNNEL_ENCAP_FLAG.CSUM : 0) |
-      (t.flags?.remcsum ? IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM : 0);
+      (t?.flags?.csum ? IP_VS_TUNNEL_ENCAP_FLAG.CSUM : 0) |
+      (t?.flags?.remcsum ? IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM : 0);
     // The kernel zeroes what is not sent, so plain ipip needs nothing. Sending them only when
     // needed keeps ipip requests identical to what kernels before 5.2/5.3 (which lack these
     // attributes and would silently ignore them) understand.
-    if (t.type !== "ipip" || (t.port ?? 0) !== 0 || tflags !== 0) {
-      w.u8(IPVS_DEST_ATTR.TUN_TYPE, TUNNEL_TYPE_CODE[t.type])
-        .u16be(IPVS_DEST_ATTR.TUN_PORT, t.port ?? 0)
+    if (type !== "ipip" || port !== 0 || tflags !== 0) {
+      w.u8(IPVS_DEST_ATTR.TUN_TYPE, TUNNEL_TYPE_CODE[type])
+        .u16be(IPVS_DEST_ATTR.TUN_PORT, port)
         .u16(IPVS_DEST_ATTR.TUN_FLAGS, tflags);
     }
   }
@@ -558,11 +563,27 @@ function writeDest(key: DestKey, options: DestOptions | undefined, into: AttrWri
 
 /** Full request payload (after the genl header) for the service commands: the SERVICE nest. */
 export function servicePayload(key: ServiceKey, options?: ServiceOptions): Buffer {
-  return new AttrWriter()
-    .nested(IPVS_CMD_ATTR.SERVICE, (w) => {
-      encodeService(key, options, w);
-    })
-    .toBuffer();
+  return writeServicePayload(new AttrWriter(), key, options).toBuffer();
+}
+
+/**
+ * servicePayload written into `w` (appended to what it holds). `validated`: the options come
+ * from diff(), which checked them, so the checks are skipped; the bytes are the same.
+ */
+export function writeServicePayload(
+  w: AttrWriter,
+  key: ServiceKey,
+  options?: ServiceOptions,
+  validated = false,
+): AttrWriter {
+  const start = w.nestStart(IPVS_CMD_ATTR.SERVICE);
+  try {
+    writeService(key, options, w, !validated);
+  } catch (err) {
+    w.reset(start);
+    throw err;
+  }
+  return w.nestEnd(start);
 }
 
 /**
@@ -591,13 +612,31 @@ export function validateDestFor(service: ServiceKey, key: DestKey, options: Dest
 
 /** Full request payload for NEW/SET/DEL_DEST: the SERVICE nest (identity only) and the DEST nest. */
 export function destPayload(service: ServiceKey, key: DestKey, options?: DestOptions): Buffer {
-  if (options) validateDestFor(service, key, options);
-  const dest = new AttrWriter()
-    .nested(IPVS_CMD_ATTR.DEST, (w) => {
-      writeDest(key, options, w);
-    })
-    .toBuffer();
-  return Buffer.concat([serviceIdentityAttr(service), dest]);
+  return writeDestPayload(new AttrWriter(), service, key, options).toBuffer();
+}
+
+/**
+ * destPayload written into `w` (appended to what it holds). `validated`: the options come from
+ * diff(), which checked them, so validateDestFor is skipped; the bytes are the same.
+ */
+export function writeDestPayload(
+  w: AttrWriter,
+  service: ServiceKey,
+  key: DestKey,
+  options?: DestOptions,
+  validated = false,
+): AttrWriter {
+  if (options && !validated) validateDestFor(service, key, options);
+  const start = w.length;
+  w.append(serviceIdentityAttr(service));
+  try {
+    const nest = w.nestStart(IPVS_CMD_ATTR.DEST);
+    writeDest(key, options, w);
+    return w.nestEnd(nest);
+  } catch (err) {
+    w.reset(start);
+    throw err;
+  }
 }
 
 /**
@@ -606,22 +645,29 @@ export function destPayload(service: ServiceKey, key: DestKey, options?: DestOpt
  * the address of) each service thousands of times. The cheap fingerprint guards against a
  * key object that was changed after it was first encoded.
  */
-const identityCache = new WeakMap<ServiceKey, { print: string; attr: Buffer }>();
+const identityCache = new WeakMap<ServiceKey, { seen: ServiceKey; attr: Buffer }>();
 
-function fingerprint(k: ServiceKey): string {
-  return k.kind === "fwmark" ? `${k.af}|${k.fwmark}` : `${k.af}|${k.protocol}|${k.address}|${k.port}`;
+/** The key's identity fields are those it had when it was encoded (compared field by field). */
+function unchanged(k: ServiceKey, seen: ServiceKey): boolean {
+  if (k.kind === "fwmark") return seen.kind === "fwmark" && k.af === seen.af && k.fwmark === seen.fwmark;
+  return (
+    seen.kind === "inet" &&
+    k.af === seen.af &&
+    k.protocol === seen.protocol &&
+    k.address === seen.address &&
+    k.port === seen.port
+  );
 }
 
 function serviceIdentityAttr(service: ServiceKey): Buffer {
-  const print = fingerprint(service);
   const hit = identityCache.get(service);
-  if (hit && hit.print === print) return hit.attr;
-  const attr = new AttrWriter()
+  if (hit && unchanged(service, hit.seen)) return hit.attr;
+  const attr = new AttrWriter(64)
     .nested(IPVS_CMD_ATTR.SERVICE, (w) => {
       encodeService(service, undefined, w);
     })
     .toBuffer();
-  identityCache.set(service, { print, attr });
+  identityCache.set(service, { seen: { ...service }, attr });
   return attr;
 }
 

@@ -1,12 +1,13 @@
 import { VipdError } from "../errors.js";
+import { AttrWriter } from "../netlink/attr.js";
 import {
   canonicalDestOptions,
   canonicalServiceOptions,
-  destPayload,
   IPVS_CMD,
-  servicePayload,
   validateDestFor,
   validateService,
+  writeDestPayload,
+  writeServicePayload,
 } from "./codec.js";
 import {
   AF_INET6,
@@ -136,22 +137,55 @@ export class DelDest {
 
 export type Op = AddService | SetService | DelService | AddDest | SetDest | DelDest;
 
-/** The generic netlink command and attribute payload (after the genl header) for an op. */
-export function encodeOp(op: Op): { cmd: number; payload: Buffer } {
+/** The generic netlink command for an op. */
+export function opCommand(op: Op): number {
   switch (op.kind) {
     case "add_service":
-      return { cmd: IPVS_CMD.NEW_SERVICE, payload: servicePayload(op.key, op.options) };
+      return IPVS_CMD.NEW_SERVICE;
     case "set_service":
-      return { cmd: IPVS_CMD.SET_SERVICE, payload: servicePayload(op.key, op.options) };
+      return IPVS_CMD.SET_SERVICE;
     case "del_service":
-      return { cmd: IPVS_CMD.DEL_SERVICE, payload: servicePayload(op.key) };
+      return IPVS_CMD.DEL_SERVICE;
     case "add_dest":
-      return { cmd: IPVS_CMD.NEW_DEST, payload: destPayload(op.service, op.key, op.options) };
+      return IPVS_CMD.NEW_DEST;
     case "set_dest":
-      return { cmd: IPVS_CMD.SET_DEST, payload: destPayload(op.service, op.key, op.options) };
+      return IPVS_CMD.SET_DEST;
     case "del_dest":
-      return { cmd: IPVS_CMD.DEL_DEST, payload: destPayload(op.service, op.key) };
+      return IPVS_CMD.DEL_DEST;
   }
+}
+
+/**
+ * Writes an op's attribute payload (after the genl header) into `w`, appended to what it
+ * holds: the codec's servicePayload / destPayload bytes. `validated`: the op comes from
+ * diff(), which checked every entry it carries, so the checks are skipped (same bytes).
+ * Throws, leaving `w` as it was, when the op cannot be encoded.
+ */
+export function writeOp(op: Op, w: AttrWriter, opts: { validated?: boolean } = {}): AttrWriter {
+  const validated = opts.validated === true;
+  switch (op.kind) {
+    case "add_service":
+    case "set_service":
+    case "del_service": {
+      const start = w.length;
+      try {
+        return writeServicePayload(w, op.key, op.kind === "del_service" ? undefined : op.options, validated);
+      } catch (err) {
+        w.reset(start);
+        throw err;
+      }
+    }
+    case "add_dest":
+    case "set_dest":
+      return writeDestPayload(w, op.service, op.key, op.options, validated);
+    case "del_dest":
+      return writeDestPayload(w, op.service, op.key, undefined, validated);
+  }
+}
+
+/** The generic netlink command and attribute payload (after the genl header) for an op. */
+export function encodeOp(op: Op): { cmd: number; payload: Buffer } {
+  return { cmd: opCommand(op), payload: writeOp(op, new AttrWriter()).toBuffer() };
 }
 
 // ---------------------------------------------------------------------------

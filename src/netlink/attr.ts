@@ -23,82 +23,250 @@ export interface NlAttr {
   data: Buffer;
 }
 
-/** Builds a stream of attributes. Every method returns `this` so calls chain. */
+/**
+ * Builds a stream of attributes straight into one growing buffer: no buffer per attribute and
+ * no concatenation, since big IPVS batches write tens of thousands of attributes. Every method
+ * returns `this` so calls chain.
+ */
 export class AttrWriter {
-  private readonly chunks: Buffer[] = [];
+  private buf: Buffer;
+  private off = 0;
 
-  private put(type: number, payload: Buffer): this {
-    const len = NLA_HDRLEN + payload.length;
-    if (len > 0xffff) {
-      throw new VipdError(
-        "NETLINK_ATTR_TOO_LONG",
-        `attribute ${type} payload of ${payload.length} bytes does not fit`,
-        {
-          type,
-        },
-      );
-    }
-    const hdr = Buffer.alloc(NLA_HDRLEN);
-    hdr.writeUInt16LE(len, 0);
-    hdr.writeUInt16LE(type, 2);
-    this.chunks.push(hdr, payload);
-    const pad = nlaAlign(len) - len;
-    if (pad > 0) this.chunks.push(Buffer.alloc(pad));
+  /** `capacity`: the initial size; the buffer grows as needed. */
+  constructor(capacity = 256) {
+    this.buf = Buffer.allocUnsafe(Math.max(capacity, 16));
+  }
+
+  /** Room for `n` more bytes. */
+  private room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(b, 0, 0, this.off);
+    this.buf = b;
+  }
+
+  private tooLong(type: number, payloadLength: number): VipdError {
+    return new VipdError(
+      "NETLINK_ATTR_TOO_LONG",
+      `attribute ${type} payload of ${payloadLength} bytes does not fit`,
+      { type },
+    );
+  }
+
+  /** The attribute header; returns where the payload starts (room for it and the padding is made). */
+  private header(type: number, payloadLength: number): number {
+    const len = NLA_HDRLEN + payloadLength;
+    if (len > 0xffff) throw this.tooLong(type, payloadLength);
+    this.room(nlaAlign(len));
+    const b = this.buf;
+    const o = this.off;
+    b[o] = len & 0xff;
+    b[o + 1] = len >>> 8;
+    b[o + 2] = type & 0xff;
+    b[o + 3] = (type >>> 8) & 0xff;
+    return o + NLA_HDRLEN;
+  }
+
+  /** Moves past `n` payload bytes at `at`, zeroing the padding after them. */
+  private done(at: number, n: number): this {
+    const b = this.buf;
+    let end = at + n;
+    while (end & 3) b[end++] = 0;
+    this.off = end;
     return this;
   }
 
-  bytes(type: number, value: Uint8Array): this {
-    return this.put(type, Buffer.from(value));
+  /** `value` as it is, or zero-extended to `size` bytes when that is larger (an in6_addr-sized field, say). */
+  bytes(type: number, value: Uint8Array, size = value.length): this {
+    const len = value.length;
+    const n = Math.max(size, len);
+    const at = this.header(type, n);
+    const b = this.buf;
+    if (n <= 32) {
+      // Addresses and the like: a loop beats set/fill and their argument checks.
+      for (let i = 0; i < len; i++) b[at + i] = value[i] as number;
+      for (let i = len; i < n; i++) b[at + i] = 0;
+    } else {
+      b.set(value, at);
+      if (n > len) b.fill(0, at + len, at + n);
+    }
+    return this.done(at, n);
   }
   flag(type: number): this {
-    return this.put(type, Buffer.alloc(0));
+    return this.done(this.header(type, 0), 0);
   }
+  // The fixed-size writers store bytes (and padding) directly: they run for every attribute of
+  // every message of a big batch. Buffer's own methods serve values that need their range checks.
   u8(type: number, value: number): this {
-    const b = Buffer.alloc(1);
-    b.writeUInt8(value, 0);
-    return this.put(type, b);
+    const at = this.header(type, 1);
+    const b = this.buf;
+    if (value >>> 0 === value && value <= 0xff) b[at] = value;
+    else b.writeUInt8(value, at);
+    b[at + 1] = 0;
+    b[at + 2] = 0;
+    b[at + 3] = 0;
+    this.off = at + 4;
+    return this;
   }
   u16(type: number, value: number): this {
-    const b = Buffer.alloc(2);
-    b.writeUInt16LE(value, 0);
-    return this.put(type, b);
+    const at = this.header(type, 2);
+    const b = this.buf;
+    if (value >>> 0 === value && value <= 0xffff) {
+      b[at] = value & 0xff;
+      b[at + 1] = value >>> 8;
+    } else {
+      b.writeUInt16LE(value, at);
+    }
+    b[at + 2] = 0;
+    b[at + 3] = 0;
+    this.off = at + 4;
+    return this;
   }
   u16be(type: number, value: number): this {
-    const b = Buffer.alloc(2);
-    b.writeUInt16BE(value, 0);
-    return this.put(type, b);
+    const at = this.header(type, 2);
+    const b = this.buf;
+    if (value >>> 0 === value && value <= 0xffff) {
+      b[at] = value >>> 8;
+      b[at + 1] = value & 0xff;
+    } else {
+      b.writeUInt16BE(value, at);
+    }
+    b[at + 2] = 0;
+    b[at + 3] = 0;
+    this.off = at + 4;
+    return this;
   }
   u32(type: number, value: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(value >>> 0, 0);
-    return this.put(type, b);
+    const at = this.header(type, 4);
+    const v = value >>> 0;
+    const b = this.buf;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    b[at + 2] = (v >>> 16) & 0xff;
+    b[at + 3] = v >>> 24;
+    this.off = at + 4;
+    return this;
   }
   u32be(type: number, value: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(value >>> 0, 0);
-    return this.put(type, b);
+    const at = this.header(type, 4);
+    const v = value >>> 0;
+    const b = this.buf;
+    b[at] = v >>> 24;
+    b[at + 1] = (v >>> 16) & 0xff;
+    b[at + 2] = (v >>> 8) & 0xff;
+    b[at + 3] = v & 0xff;
+    this.off = at + 4;
+    return this;
   }
   u64(type: number, value: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(value, 0);
-    return this.put(type, b);
+    const at = this.header(type, 8);
+    this.buf.writeBigUInt64LE(value, at);
+    return this.done(at, 8);
   }
   /** NUL-terminated string, as the kernel's NLA_NUL_STRING / NLA_STRING expect. */
   string(type: number, value: string): this {
-    return this.put(type, Buffer.concat([Buffer.from(value, "utf8"), Buffer.alloc(1)]));
+    const n = Buffer.byteLength(value, "utf8");
+    const at = this.header(type, n + 1);
+    this.buf.write(value, at, n, "utf8");
+    this.buf[at + n] = 0;
+    return this.done(at, n + 1);
   }
-  /** A nested attribute; `build` fills it. NLA_F_NESTED is set, which the kernel accepts everywhere. */
+  /**
+   * A nested attribute; `build` fills it, writing into this same buffer (so `inner` is this
+   * writer: inside `build`, `length` and `toBuffer` cover everything written so far).
+   * NLA_F_NESTED is set, which the kernel accepts everywhere.
+   */
   nested(type: number, build: (inner: AttrWriter) => void): this {
-    const inner = new AttrWriter();
-    build(inner);
-    return this.put(type | NLA_F_NESTED, inner.toBuffer());
+    const start = this.nestStart(type);
+    build(this);
+    return this.nestEnd(start);
+  }
+  /**
+   * nested() without a callback, for hot paths: opens the nest (NLA_F_NESTED set) and returns
+   * where it starts, for nestEnd once its attributes are written.
+   */
+  nestStart(type: number): number {
+    const start = this.off;
+    this.header(type | NLA_F_NESTED, 0);
+    this.off = start + NLA_HDRLEN;
+    return start;
+  }
+  /** Closes the nest nestStart opened at `start` (its length patched in). */
+  nestEnd(start: number): this {
+    const len = this.off - start;
+    if (len > 0xffff) {
+      const type = this.buf.readUInt16LE(start + 2);
+      this.off = start;
+      throw this.tooLong(type, len - NLA_HDRLEN);
+    }
+    this.buf[start] = len & 0xff;
+    this.buf[start + 1] = len >>> 8;
+    return this;
+  }
+  /**
+   * `n` bytes of room at the end, taken as they are (to be filled with setU16 / setU32, such
+   * as a message header); returns where they start.
+   */
+  reserve(n: number): number {
+    this.room(n);
+    const at = this.off;
+    this.off = at + n;
+    return at;
+  }
+  /** Stores a host-order u16 at `at`, inside what was written. */
+  setU16(at: number, value: number): this {
+    const b = this.buf;
+    b[at] = value & 0xff;
+    b[at + 1] = (value >>> 8) & 0xff;
+    return this;
+  }
+  /** Stores a host-order u32 at `at`, inside what was written. */
+  setU32(at: number, value: number): this {
+    const v = value >>> 0;
+    const b = this.buf;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    b[at + 2] = (v >>> 16) & 0xff;
+    b[at + 3] = v >>> 24;
+    return this;
+  }
+  /** Zeroes up to the next 4-byte boundary. */
+  align(): this {
+    const end = nlaAlign(this.off);
+    if (end === this.off) return this;
+    this.room(end - this.off);
+    return this.done(this.off, 0);
+  }
+  /** Attributes that are already encoded (whole and aligned), copied in as they are. */
+  append(encoded: Uint8Array): this {
+    this.room(encoded.length);
+    this.buf.set(encoded, this.off);
+    this.off += encoded.length;
+    return this;
   }
 
   get length(): number {
-    return this.chunks.reduce((n, c) => n + c.length, 0);
+    return this.off;
   }
+  /** The bytes written so far, in a buffer of their own (the writer may go on). */
   toBuffer(): Buffer {
-    return Buffer.concat(this.chunks);
+    return Buffer.from(this.buf.subarray(0, this.off));
+  }
+  /**
+   * The bytes written so far (from offset `from`) without a copy: a view of the writer's
+   * buffer, valid until the writer is reset (for payloads encoded only to be copied into a
+   * datagram).
+   */
+  view(from = 0): Buffer {
+    return this.buf.subarray(from, this.off);
+  }
+  /**
+   * Drops everything after the first `length` bytes (default: everything), keeping the buffer,
+   * so one writer can encode many messages, or take back a message it could not finish.
+   */
+  reset(length = 0): this {
+    if (length < this.off) this.off = Math.max(0, length);
+    return this;
   }
 }
 

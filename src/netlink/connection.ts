@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { describeError, VipdError } from "../errors.js";
 import { childLogger, type Logger } from "../log.js";
 import type { OpenOptions, RecvInfo, SockAddr } from "../sys/socket-types.js";
+import { AttrWriter } from "./attr.js";
 import { errnoMessage, errnoName } from "./errno.js";
 import {
   decodeDone,
@@ -145,20 +146,93 @@ export interface DumpOptions {
 
 export interface BatchItem {
   msg: OutgoingMessage;
-  operation: string;
+  /**
+   * What the request does, for errors. A function is called only when an error names it,
+   * which spares building thousands of names for a big batch that succeeds.
+   */
+  operation: string | (() => string);
+}
+
+/**
+ * A batch whose requests write themselves straight into the datagram: the form of batch()
+ * for big batches of writes, with no object per request. Request `i` (0 ≤ i < length) is a
+ * message of type `type(i)` whose payload (everything after the netlink header) `write(i, w)`
+ * appends to `w`; a write that throws refuses the request (nothing of it is sent, its result
+ * is the error). `operation(i)` names it, and is called only when an error needs the name.
+ * `flags(i)`, when given, adds flags (NLM_F_REQUEST and NLM_F_ACK are the connection's).
+ */
+export interface BatchSource {
+  readonly length: number;
+  type(i: number): number;
+  flags?(i: number): number;
+  write(i: number, w: AttrWriter): void;
+  operation(i: number): string;
+}
+
+/** BatchItem[] as a BatchSource. */
+function itemSource(items: readonly BatchItem[]): BatchSource {
+  return {
+    length: items.length,
+    type: (i) => items[i]!.msg.type,
+    flags: (i) => items[i]!.msg.flags ?? 0,
+    write: (i, w) => {
+      const p = items[i]!.msg.payload;
+      if (p === undefined) return;
+      if (Buffer.isBuffer(p)) w.append(p);
+      else for (const part of p as readonly Buffer[]) w.append(part);
+    },
+    operation: (i) => operationName(items[i]!.operation),
+  };
+}
+
+/** The result of a request that succeeded without replies, shared (never changed). */
+const DONE: BatchResult = Object.freeze({
+  ok: true as const,
+  replies: Object.freeze([]) as unknown as NlMessage[],
+});
+
+/** The name of a batch item's operation. */
+export function operationName(operation: string | (() => string)): string {
+  return typeof operation === "string" ? operation : operation();
 }
 
 export type BatchResult = { ok: true; replies: NlMessage[] } | { ok: false; error: Error };
 
 export interface BatchOptions {
+  /** For each datagram of the batch (default: the connection's timeout). */
   timeoutMs?: number;
+  /**
+   * Which messages the kernel answers:
+   * - "all" (default): every message carries NLM_F_ACK, and every one is answered.
+   * - "errors": only the last message of each datagram carries NLM_F_ACK, as a barrier.
+   *   The kernel handles a datagram's messages in order and answers a message without
+   *   NLM_F_ACK only when it fails, so once the barrier is answered so is every failure
+   *   before it: a datagram of hundreds of requests costs one or two receives instead of
+   *   one per request. For requests whose only answer is an ack (writes). Replies that do
+   *   come are returned as usual. When the barrier is not answered (a timeout, a failed
+   *   send, a closed socket) every item of its datagram not already failed gets an error
+   *   naming its operation: its outcome is unknown.
+   */
+  acks?: "all" | "errors";
+}
+
+/** A datagram of an acks: "errors" batch, while its barrier is awaited. */
+interface QuietChunk {
+  /** Its messages' sequence numbers: first..last (the barrier), wrapping past 2^32 - 1 to 1. */
+  first: number;
+  last: number;
+  /** Failures (or undecodable error messages) by sequence number. */
+  errors: Map<number, { errno: number; extack: ExtAck } | Error>;
+  /** Replies by sequence number, for requests that have any. */
+  replies: Map<number, NlMessage[]>;
 }
 
 type Mode = "ack" | "reply" | "dump";
 
 interface Pending {
   seq: number;
-  operation: string;
+  /** What the request does; named only when an error (or a log line) needs it. */
+  operation: string | (() => string);
   mode: Mode;
   sent: Buffer;
   replies: NlMessage[];
@@ -184,9 +258,13 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
   private readonly socket: NetlinkSocket;
   private readonly log: Logger;
   private readonly timeoutMs: number;
-  private readonly maxBatchMessages: number;
-  private readonly maxBatchBytes: number;
+  /** Messages per datagram in batch(). */
+  readonly maxBatchMessages: number;
+  /** Bytes per datagram in batch(). */
+  readonly maxBatchBytes: number;
   private readonly pending = new Map<number, Pending>();
+  /** The datagrams of acks: "errors" batches in flight (one per batch() call in progress). */
+  private readonly quiet: QuietChunk[] = [];
   private readonly expired: number[] = [];
   private seq: number;
   private closedFlag = false;
@@ -301,29 +379,42 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
    * Sends several requests, concatenated into as few datagrams as the batch limits allow,
    * each with NLM_F_ACK. The kernel processes them in order and keeps going after a
    * failure; every item gets its own result, in input order. Never rejects.
+   * Items are BatchItem objects, or a BatchSource whose requests write themselves straight
+   * into the datagram (for big batches: no object per request); a request whose write throws
+   * is not sent, and its result is the error.
    */
-  async batch(items: readonly BatchItem[], opts: BatchOptions = {}): Promise<BatchResult[]> {
-    const results: BatchResult[] = new Array(items.length);
+  async batch(items: readonly BatchItem[] | BatchSource, opts: BatchOptions = {}): Promise<BatchResult[]> {
+    const src = Array.isArray(items) ? itemSource(items as readonly BatchItem[]) : (items as BatchSource);
+    if (opts.acks === "errors") return this.batchQuiet(src, opts.timeoutMs);
+    const results: BatchResult[] = new Array(src.length);
+    const w = new AttrWriter(1024);
     let i = 0;
-    while (i < items.length) {
+    while (i < src.length) {
       const chunk: Array<{ index: number; seq: number; promise: Promise<NlMessage[]> }> = [];
       const bufs: Buffer[] = [];
       let bytes = 0;
-      while (i < items.length && chunk.length < this.maxBatchMessages) {
-        const item = items[i]!;
-        const flags = (item.msg.flags ?? 0) | NLM_F_REQUEST | NLM_F_ACK;
-        const seq = this.nextSeq();
-        const buf = encodeMessage({ ...item.msg, flags, seq });
-        if (chunk.length > 0 && bytes + buf.length > this.maxBatchBytes) {
-          this.seq = seq; // give the number back; the next chunk will use it
-          break;
+      while (i < src.length && chunk.length < this.maxBatchMessages) {
+        w.reset();
+        let buf: Buffer;
+        try {
+          this.writeMessage(w, src, i, NLM_F_ACK, 0);
+          buf = w.toBuffer();
+        } catch (err) {
+          results[i] = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+          i++;
+          continue;
         }
-        const promise = this.register(seq, buf, item.operation, "ack", opts.timeoutMs);
+        if (chunk.length > 0 && bytes + buf.length > this.maxBatchBytes) break;
+        const seq = this.nextSeq();
+        buf.writeUInt32LE(seq, 8);
+        const at = i;
+        const promise = this.register(seq, buf, () => src.operation(at), "ack", opts.timeoutMs);
         chunk.push({ index: i, seq, promise });
         bufs.push(buf);
         bytes += buf.length;
         i++;
       }
+      if (chunk.length === 0) continue;
       if (!this.closedFlag)
         this.sendRaw(
           Buffer.concat(bufs),
@@ -339,6 +430,154 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
       });
     }
     return results;
+  }
+
+  /**
+   * Writes request `i` of `src` into `w` as a netlink message (header, payload, padding) with
+   * `seq`; `ack` (0 or NLM_F_ACK) is whether it asks for an ack. Returns where it starts. A
+   * write that throws leaves `w` as it was.
+   */
+  private writeMessage(w: AttrWriter, src: BatchSource, i: number, ack: number, seq: number): number {
+    const start = w.reserve(NLMSG_HDRLEN);
+    try {
+      src.write(i, w);
+    } catch (err) {
+      w.reset(start);
+      throw err;
+    }
+    const length = w.length - start;
+    const flags = ((src.flags?.(i) ?? 0) & ~NLM_F_ACK) | NLM_F_REQUEST | ack;
+    w.setU32(start, length)
+      .setU16(start + 4, src.type(i) & 0xffff)
+      .setU16(start + 6, flags)
+      .setU32(start + 8, seq)
+      .setU32(start + 12, 0)
+      .align();
+    return start;
+  }
+
+  /** batch() with acks: "errors": see BatchOptions.acks. */
+  private async batchQuiet(src: BatchSource, timeoutMs?: number): Promise<BatchResult[]> {
+    const total = src.length;
+    const results: BatchResult[] = new Array(total);
+    const max = this.maxBatchMessages;
+    // Per datagram, reused: every message is written straight into one writer; by message k,
+    // its item, sequence number and offset (parallel arrays, no object per request).
+    const w = new AttrWriter(Math.min(this.maxBatchBytes, 256 * 1024) + 1024);
+    const index = new Uint32Array(max);
+    const seqs = new Uint32Array(max);
+    const offsets = new Uint32Array(max + 1);
+    let i = 0;
+    while (i < total) {
+      w.reset();
+      let n = 0;
+      while (i < total && n < max) {
+        const start = w.length;
+        try {
+          this.writeMessage(w, src, i, 0, 0);
+        } catch (err) {
+          results[i] = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+          i++;
+          continue;
+        }
+        if (n > 0 && w.length > this.maxBatchBytes) {
+          w.reset(start); // does not fit: the first of the next datagram
+          break;
+        }
+        index[n] = i;
+        offsets[n] = start;
+        n++;
+        i++;
+      }
+      if (n === 0) continue;
+      offsets[n] = w.length;
+      // Sequence numbers, and the last message is the barrier: the only one acked on success.
+      for (let k = 0; k < n; k++) {
+        const seq = this.nextSeq();
+        seqs[k] = seq;
+        w.setU32(offsets[k]! + 8, seq);
+      }
+      const lastAt = offsets[n - 1]!;
+      w.setU16(lastAt + 6, ((src.flags?.(index[n - 1]!) ?? 0) & ~NLM_F_ACK) | NLM_F_REQUEST | NLM_F_ACK);
+      // A copy: the writer is reused for the next datagram, and a socket may keep what it was given.
+      const datagram = w.toBuffer();
+      // The numbers run on from the first (nextSeq skips only numbers still pending, whose
+      // answers go to their own request first anyway).
+      const chunk: QuietChunk = {
+        first: seqs[0]!,
+        last: seqs[n - 1]!,
+        errors: new Map(),
+        replies: new Map(),
+      };
+      this.quiet.push(chunk);
+      const last = index[n - 1]!;
+      const barrierSeq = seqs[n - 1]!;
+      const barrier = this.register(
+        barrierSeq,
+        datagram.subarray(lastAt, offsets[n]),
+        () => src.operation(last),
+        "ack",
+        timeoutMs,
+      );
+      if (!this.closedFlag) this.sendRaw(datagram, [barrierSeq]);
+      let unanswered: Error | undefined;
+      try {
+        const replies = await barrier;
+        results[last] = replies.length === 0 ? DONE : { ok: true, replies };
+        this.quiet.splice(this.quiet.indexOf(chunk), 1);
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        // A refusal of the barrier itself still answers the datagram; anything else does not.
+        if (!(e instanceof NetlinkError)) unanswered = e;
+        const error = unanswered
+          ? this.unanswered(src.operation(last), barrierSeq, e, timeoutMs ?? this.timeoutMs)
+          : e;
+        results[last] = { ok: false, error };
+        this.quiet.splice(this.quiet.indexOf(chunk), 1);
+      }
+      const quiet = chunk.errors.size === 0 && chunk.replies.size === 0 && unanswered === undefined;
+      for (let k = 0; k < n - 1; k++) {
+        const item = index[k]!;
+        if (quiet) {
+          results[item] = DONE;
+          continue;
+        }
+        const seq = seqs[k]!;
+        const failure = chunk.errors.get(seq);
+        if (failure === undefined && unanswered === undefined) {
+          const replies = chunk.replies.get(seq);
+          results[item] = replies === undefined ? DONE : { ok: true, replies };
+          continue;
+        }
+        const operation = src.operation(item);
+        let error: Error;
+        if (failure instanceof Error) error = failure;
+        else if (failure !== undefined) {
+          const sent = datagram.subarray(offsets[k], offsets[k + 1]);
+          error = this.errorFor(seq, operation, sent, failure.errno, failure.extack);
+        } else error = this.unanswered(operation, seq, unanswered!, timeoutMs ?? this.timeoutMs);
+        results[item] = { ok: false, error };
+      }
+    }
+    return results;
+  }
+
+  /** The error of a quiet batch item whose datagram's barrier was never answered. */
+  private unanswered(operation: string, seq: number, cause: Error, timeoutMs: number): VipdError {
+    const code = cause instanceof VipdError ? cause.code : "NETLINK_SEND_FAILED";
+    if (code === "NETLINK_TIMEOUT") {
+      return new VipdError(
+        code,
+        `${operation}: no answer to its datagram from the kernel within ${timeoutMs} ms (outcome unknown)`,
+        { operation, seq, timeoutMs },
+      );
+    }
+    const why = cause instanceof VipdError && cause.cause instanceof Error ? cause.cause : cause;
+    const what =
+      code === "NETLINK_SEND_FAILED"
+        ? `sending to the kernel failed: ${describeError(why)}`
+        : `outcome unknown, its datagram was not answered: ${describeError(why)}`;
+    return new VipdError(code, `${operation}: ${what}`, { operation, seq }, { cause });
   }
 
   /** Rejects everything in flight with NETLINK_CLOSED and closes the socket. */
@@ -361,7 +600,7 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
     for (;;) {
       const s = this.seq;
       this.seq = (this.seq + 1) >>> 0 || 1;
-      if (!this.pending.has(s)) return s;
+      if (!this.pending.has(s) && (this.quiet.length === 0 || this.quietChunk(s) === undefined)) return s;
     }
   }
 
@@ -381,14 +620,15 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
   private register(
     seq: number,
     sent: Buffer,
-    operation: string,
+    operation: string | (() => string),
     mode: Mode,
     timeoutMs = this.timeoutMs,
   ): Promise<NlMessage[]> {
     if (this.closedFlag) {
+      const name = operationName(operation);
       return Promise.reject(
-        new VipdError("NETLINK_CLOSED", `${operation}: netlink connection ${this.name} is closed`, {
-          operation,
+        new VipdError("NETLINK_CLOSED", `${name}: netlink connection ${this.name} is closed`, {
+          operation: name,
         }),
       );
     }
@@ -407,9 +647,10 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
       p.timer = setTimeout(() => {
         this.settle(p);
         this.remember(seq);
+        const name = this.operationOf(p);
         reject(
-          new VipdError("NETLINK_TIMEOUT", `${operation}: no answer from the kernel within ${timeoutMs} ms`, {
-            operation,
+          new VipdError("NETLINK_TIMEOUT", `${name}: no answer from the kernel within ${timeoutMs} ms`, {
+            operation: name,
             seq,
             timeoutMs,
           }),
@@ -428,16 +669,22 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
         const p = this.pending.get(seq);
         if (!p) continue;
         this.settle(p);
+        const operation = this.operationOf(p);
         p.reject(
           new VipdError(
             "NETLINK_SEND_FAILED",
-            `${p.operation}: sending to the kernel failed: ${describeError(err)}`,
-            { operation: p.operation, seq, errnoCode: (err as { code?: unknown } | null)?.code },
+            `${operation}: sending to the kernel failed: ${describeError(err)}`,
+            { operation, seq, errnoCode: (err as { code?: unknown } | null)?.code },
             { cause: err },
           ),
         );
       }
     }
+  }
+
+  private operationOf(p: Pending): string {
+    if (typeof p.operation !== "string") p.operation = p.operation();
+    return p.operation;
   }
 
   private settle(p: Pending): void {
@@ -489,6 +736,11 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
     const { seq, type, flags } = m.header;
     const p = multicast || seq === 0 ? undefined : this.pending.get(seq);
     if (!p) {
+      const q = multicast || seq === 0 || this.quiet.length === 0 ? undefined : this.quietChunk(seq);
+      if (q) {
+        this.quietAnswer(q, m);
+        return;
+      }
       if (!multicast && seq !== 0 && (this.expired.includes(seq) || type < 0x10)) {
         this.log.debug({ seq, type }, "netlink answer for no pending request, dropped");
         return;
@@ -508,7 +760,7 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
           return;
         }
         if (e.errno !== 0) {
-          this.fail(p, this.errorFor(p, e.errno, e.extack));
+          this.fail(p, this.errorFor(p.seq, this.operationOf(p), p.sent, e.errno, e.extack));
           return;
         }
         this.settle(p);
@@ -524,7 +776,7 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
           return;
         }
         if (d.errno !== 0) {
-          this.fail(p, this.errorFor(p, d.errno, d.extack));
+          this.fail(p, this.errorFor(p.seq, this.operationOf(p), p.sent, d.errno, d.extack));
           return;
         }
         if (p.interrupted || (flags & NLM_F_DUMP_INTR) !== 0) {
@@ -532,8 +784,8 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
             p,
             new VipdError(
               "NETLINK_DUMP_INTERRUPTED",
-              `${p.operation}: the kernel reports the dump as inconsistent (changed while dumping)`,
-              { operation: p.operation, seq },
+              `${this.operationOf(p)}: the kernel reports the dump as inconsistent (changed while dumping)`,
+              { operation: this.operationOf(p), seq },
             ),
           );
           return;
@@ -545,7 +797,7 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
       case NLMSG_OVERRUN:
         this.fail(
           p,
-          new VipdError("NETLINK_OVERRUN", `${p.operation}: the kernel reports lost data`, { seq }),
+          new VipdError("NETLINK_OVERRUN", `${this.operationOf(p)}: the kernel reports lost data`, { seq }),
         );
         return;
       default:
@@ -558,12 +810,51 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
     }
   }
 
-  private errorFor(p: Pending, errno: number, extack: ExtAck): NetlinkError {
-    const context: Record<string, unknown> = { seq: p.seq };
-    if (extack.offset !== undefined && extack.offset + 4 <= p.sent.length && extack.offset >= NLMSG_HDRLEN) {
-      context.attributeType = p.sent.readUInt16LE(extack.offset + 2) & 0x3fff;
+  /** The quiet datagram in flight whose messages include `seq`. */
+  private quietChunk(seq: number): QuietChunk | undefined {
+    for (const c of this.quiet) {
+      if (c.first <= c.last ? seq >= c.first && seq <= c.last : seq >= c.first || seq <= c.last) return c;
     }
-    return new NetlinkError(errno, p.operation, extack, context);
+    return undefined;
+  }
+
+  /** An answer to an unacknowledged message of a quiet batch: only failures and replies matter. */
+  private quietAnswer(q: QuietChunk, m: NlMessage): void {
+    const seq = m.header.seq;
+    switch (m.header.type) {
+      case NLMSG_NOOP:
+      case NLMSG_DONE:
+        return;
+      case NLMSG_ERROR: {
+        try {
+          const e = decodeError(m);
+          if (e.errno !== 0) q.errors.set(seq, { errno: e.errno, extack: e.extack });
+        } catch (err) {
+          q.errors.set(seq, err as Error);
+        }
+        return;
+      }
+      default: {
+        const list = q.replies.get(seq);
+        if (list) list.push(m);
+        else q.replies.set(seq, [m]);
+      }
+    }
+  }
+
+  /** The NetlinkError for a refused request; `sent` (its message) names the attribute extack points at. */
+  private errorFor(
+    seq: number,
+    operation: string,
+    sent: Buffer,
+    errno: number,
+    extack: ExtAck,
+  ): NetlinkError {
+    const context: Record<string, unknown> = { seq };
+    if (extack.offset !== undefined && extack.offset + 4 <= sent.length && extack.offset >= NLMSG_HDRLEN) {
+      context.attributeType = sent.readUInt16LE(extack.offset + 2) & 0x3fff;
+    }
+    return new NetlinkError(errno, operation, extack, context);
   }
 
   private socketError(err: Error): void {

@@ -1,10 +1,14 @@
 import { VipdError } from "../errors.js";
 import { AttrMap, AttrWriter } from "./attr.js";
 import {
+  type BatchItem,
   type BatchOptions,
+  type BatchResult,
+  type BatchSource,
   type ConnectionOptions,
   NetlinkConnection,
   NetlinkError,
+  operationName,
   type SocketOpener,
 } from "./connection.js";
 import { NETLINK_GENERIC, type NlMessage, type NlMsgHeader, type OutgoingMessage } from "./message.js";
@@ -60,6 +64,22 @@ export function encodeGenlHeader(h: GenlHeader): Buffer {
   return b;
 }
 
+/**
+ * The genl header for requests, one shared (never changed) buffer per command and version:
+ * a batch of thousands of requests would otherwise allocate one each.
+ */
+const requestHeaders = new Map<number, Buffer>();
+
+function genlHeader(cmd: number, version: number): Buffer {
+  const key = ((cmd & 0xff) << 8) | (version & 0xff);
+  let h = requestHeaders.get(key);
+  if (!h) {
+    h = encodeGenlHeader({ cmd, version });
+    requestHeaders.set(key, h);
+  }
+  return h;
+}
+
 export interface GenlRequest {
   /** The family id (nlmsg_type). */
   family: number;
@@ -74,7 +94,7 @@ export interface GenlRequest {
 
 /** Builds the netlink message for a generic netlink request (seq is set by the connection). */
 export function encodeGenlRequest(r: GenlRequest): OutgoingMessage {
-  const parts: Buffer[] = [encodeGenlHeader(r)];
+  const parts: Buffer[] = [genlHeader(r.cmd, r.version)];
   if (r.familyHeader) parts.push(r.familyHeader);
   if (r.attrs) parts.push(Buffer.isBuffer(r.attrs) ? r.attrs : r.attrs.toBuffer());
   return { type: r.family, flags: r.flags ?? 0, payload: parts };
@@ -223,7 +243,20 @@ export interface GenlBatchItem {
   attrs?: AttrWriter | Buffer;
   flags?: number;
   familyHeader?: Buffer;
-  operation: string;
+  /** What it does, for errors; a function is called only when an error names it. */
+  operation: string | (() => string);
+}
+
+/**
+ * A batch whose requests write their own attributes (the connection's BatchSource, for genl):
+ * request `i` is command `cmd(i)`, `write(i, w)` appends its attributes (after the genl
+ * header) to `w`, throwing to refuse it; `operation(i)` is called only when an error names it.
+ */
+export interface GenlBatchSource {
+  readonly length: number;
+  cmd(i: number): number;
+  write(i: number, w: AttrWriter): void;
+  operation(i: number): string;
 }
 
 export type GenlBatchResult = { ok: true; replies: GenlMessage[] } | { ok: false; error: Error };
@@ -253,6 +286,10 @@ export class GenlFamily {
 
   /** Builds the netlink message for `cmd` on this family. */
   message(cmd: number, attrs?: AttrWriter | Buffer, flags = 0, familyHeader?: Buffer): OutgoingMessage {
+    if (familyHeader === undefined && Buffer.isBuffer(attrs)) {
+      // The common case (a batch of thousands), without the intermediate GenlRequest.
+      return { type: this.info.id, flags, payload: [genlHeader(cmd, this.version), attrs] };
+    }
     const r: GenlRequest = { family: this.info.id, cmd, version: this.version, flags };
     if (attrs) r.attrs = attrs;
     if (familyHeader) r.familyHeader = familyHeader;
@@ -308,34 +345,72 @@ export class GenlFamily {
     return replies.map((m) => this.decode(m, `${opts.operation}: reply`));
   }
 
-  /** Several commands in as few datagrams as possible; per-item results, in order. Never rejects. */
-  async batch(items: readonly GenlBatchItem[], opts: BatchOptions = {}): Promise<GenlBatchResult[]> {
-    const nl = items.map((it) => ({
-      msg: this.message(it.cmd, it.attrs, it.flags ?? 0, it.familyHeader),
-      operation: it.operation,
-    }));
+  /**
+   * Several commands in as few datagrams as possible; per-item results, in order. Never rejects.
+   * Items are GenlBatchItem objects, or a GenlBatchSource writing each straight into the datagram.
+   */
+  async batch(
+    items: readonly GenlBatchItem[] | GenlBatchSource,
+    opts: BatchOptions = {},
+  ): Promise<GenlBatchResult[]> {
+    let nl: readonly BatchItem[] | BatchSource;
+    let name: (i: number) => string;
+    if (Array.isArray(items)) {
+      const list = items as readonly GenlBatchItem[];
+      const msgs = new Array<BatchItem>(list.length);
+      for (let i = 0; i < list.length; i++) {
+        const it = list[i]!;
+        msgs[i] = {
+          msg: this.message(it.cmd, it.attrs, it.flags ?? 0, it.familyHeader),
+          operation: it.operation,
+        };
+      }
+      nl = msgs;
+      name = (i) => operationName(list[i]!.operation);
+    } else {
+      const src = items as GenlBatchSource;
+      nl = this.source(src);
+      name = (i) => src.operation(i);
+    }
     const raw = await this.conn.batch(nl, opts);
     const retry = this.takeRetry();
     if (retry) {
       const again = raw.flatMap((r, i) => (!r.ok && retry(r.error) ? [i] : []));
       if (again.length > 0) {
-        const second = await this.conn.batch(
-          again.map((i) => nl[i]!),
-          opts,
-        );
+        const second = await this.conn.batch(subset(nl, again), opts);
         again.forEach((i, k) => {
           raw[i] = second[k]!;
         });
       }
     }
-    return raw.map((r, i): GenlBatchResult => {
-      if (!r.ok) return r;
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i]!;
+      // No replies (the usual answer to a write): the result as it is, nothing to decode.
+      if (!r.ok || r.replies.length === 0) continue;
       try {
-        return { ok: true, replies: r.replies.map((m) => this.decode(m, `${items[i]!.operation}: reply`)) };
+        const where = `${name(i)}: reply`;
+        raw[i] = { ok: true, replies: r.replies.map((m) => this.decode(m, where)) } as unknown as BatchResult;
       } catch (err) {
-        return { ok: false, error: err as Error };
+        raw[i] = { ok: false, error: err as Error };
       }
-    });
+    }
+    return raw as unknown as GenlBatchResult[];
+  }
+
+  /** A GenlBatchSource as the connection's BatchSource: the genl header, then the attributes. */
+  private source(src: GenlBatchSource): BatchSource {
+    const type = this.info.id;
+    const version = this.version & 0xff;
+    return {
+      length: src.length,
+      type: () => type,
+      write: (i, w) => {
+        const at = w.reserve(4);
+        w.setU16(at, (src.cmd(i) & 0xff) | (version << 8)).setU16(at + 2, 0);
+        src.write(i, w);
+      },
+      operation: (i) => src.operation(i),
+    };
   }
 
   /**
@@ -431,4 +506,20 @@ export class GenlClient {
   close(): void {
     this.conn.close();
   }
+}
+
+/** The items of `batch` at `indices`, in that order. */
+function subset(
+  batch: readonly BatchItem[] | BatchSource,
+  indices: readonly number[],
+): readonly BatchItem[] | BatchSource {
+  if (Array.isArray(batch)) return indices.map((i) => (batch as readonly BatchItem[])[i]!);
+  const src = batch as BatchSource;
+  return {
+    length: indices.length,
+    type: (k) => src.type(indices[k]!),
+    flags: (k) => src.flags?.(indices[k]!) ?? 0,
+    write: (k, w) => src.write(indices[k]!, w),
+    operation: (k) => src.operation(indices[k]!),
+  };
 }

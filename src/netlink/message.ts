@@ -163,32 +163,85 @@ export function readHeader(buf: Buffer, offset = 0): NlMsgHeader {
   };
 }
 
+function put32(out: Buffer, at: number, value: number): void {
+  const v = value >>> 0;
+  out[at] = v & 0xff;
+  out[at + 1] = (v >>> 8) & 0xff;
+  out[at + 2] = (v >>> 16) & 0xff;
+  out[at + 3] = v >>> 24;
+}
+
+/** The bytes of `msg`'s payload (family header plus attributes). */
+export function payloadLength(msg: OutgoingMessage): number {
+  const p = msg.payload;
+  if (p === undefined) return 0;
+  if (Buffer.isBuffer(p)) return p.length;
+  const parts = p as readonly Buffer[];
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) n += parts[i]!.length;
+  return n;
+}
+
+/** The bytes `msg` takes in a datagram: header, payload and the padding to 4 bytes. */
+export function encodedLength(msg: OutgoingMessage): number {
+  return nlmsgAlign(NLMSG_HDRLEN + payloadLength(msg));
+}
+
 /**
- * Encodes one message. nlmsg_len counts header and payload; the returned buffer is padded
- * to a 4-byte boundary so that encoded messages can be concatenated into one datagram.
+ * Encodes one message into `out` at `offset` (which must have encodedLength(msg) bytes of
+ * room, padding included) and returns the offset after it, so that a batch of messages
+ * can be written straight into one datagram. `flags` and `seq`, when given, override the
+ * message's own.
  */
-export function encodeMessage(msg: OutgoingMessage): Buffer {
-  const parts = msg.payload === undefined ? [] : Buffer.isBuffer(msg.payload) ? [msg.payload] : msg.payload;
-  const payloadLen = parts.reduce((n, p) => n + p.length, 0);
+export function encodeMessageInto(
+  out: Buffer,
+  offset: number,
+  msg: OutgoingMessage,
+  flags = msg.flags ?? NLM_F_REQUEST,
+  seq = msg.seq ?? 0,
+): number {
+  const payloadLen = payloadLength(msg);
   const length = NLMSG_HDRLEN + payloadLen;
   if (length > 0xffffffff) {
     throw new VipdError("NETLINK_MESSAGE_TOO_LONG", `netlink message of ${length} bytes does not fit`, {
       length,
     });
   }
-  const out = Buffer.alloc(nlmsgAlign(length));
-  writeHeader(out, 0, {
-    length,
-    type: msg.type,
-    flags: msg.flags ?? NLM_F_REQUEST,
-    seq: msg.seq ?? 0,
-    pid: msg.pid ?? 0,
-  });
-  let off = NLMSG_HDRLEN;
-  for (const p of parts) {
-    p.copy(out, off);
+  // The header as writeHeader writes it, with plain stores: this runs once per message of a batch.
+  put32(out, offset, length);
+  const type = msg.type & 0xffff;
+  out[offset + 4] = type & 0xff;
+  out[offset + 5] = type >>> 8;
+  out[offset + 6] = flags & 0xff;
+  out[offset + 7] = (flags >>> 8) & 0xff;
+  put32(out, offset + 8, seq);
+  put32(out, offset + 12, msg.pid ?? 0);
+  let off = offset + NLMSG_HDRLEN;
+  const p = msg.payload;
+  if (Buffer.isBuffer(p)) {
+    out.set(p, off);
     off += p.length;
+  } else if (p !== undefined) {
+    const parts = p as readonly Buffer[];
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part.length <= 8) for (let j = 0; j < part.length; j++) out[off + j] = part[j] as number;
+      else out.set(part, off);
+      off += part.length;
+    }
   }
+  const end = offset + nlmsgAlign(length);
+  if (off < end) out.fill(0, off, end);
+  return end;
+}
+
+/**
+ * Encodes one message. nlmsg_len counts header and payload; the returned buffer is padded
+ * to a 4-byte boundary so that encoded messages can be concatenated into one datagram.
+ */
+export function encodeMessage(msg: OutgoingMessage): Buffer {
+  const out = Buffer.alloc(encodedLength(msg));
+  encodeMessageInto(out, 0, msg);
   return out;
 }
 

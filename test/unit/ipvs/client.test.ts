@@ -1,16 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VipdError } from "../../../src/errors.js";
-import {
-  type ApplyResult,
-  IpvsClient,
-  IpvsOpError,
-  OP_WIRE,
-  opWire,
-  QuietBatchSender,
-  WireWriter,
-  wirePayload,
-} from "../../../src/ipvs/client.js";
+import { type ApplyResult, IpvsClient, IpvsOpError } from "../../../src/ipvs/client.js";
 import { canonicalDestOptions, canonicalServiceOptions } from "../../../src/ipvs/codec.js";
 import {
   AddDest,
@@ -20,8 +11,10 @@ import {
   diff,
   encodeOp,
   type Op,
+  opCommand,
   SetDest,
   SetService,
+  writeOp,
 } from "../../../src/ipvs/reconcile.js";
 import {
   canonicalDestKey,
@@ -34,10 +27,17 @@ import {
   serviceKeyString,
 } from "../../../src/ipvs/types.js";
 import { setLogLevel } from "../../../src/log.js";
-import { AttrMap, parseAttrs } from "../../../src/netlink/attr.js";
+import { AttrMap, AttrWriter, parseAttrs } from "../../../src/netlink/attr.js";
 import { NetlinkConnection, type NetlinkSocket } from "../../../src/netlink/connection.js";
 import { GenlFamily } from "../../../src/netlink/genl.js";
-import { decodeMessages, encodeMessage, NLM_F_ACK, NLM_F_REQUEST } from "../../../src/netlink/message.js";
+import {
+  decodeMessages,
+  encodeMessage,
+  NLM_F_ACK,
+  NLM_F_REQUEST,
+  type NlMessage,
+} from "../../../src/netlink/message.js";
+import { ack, FakeNetlinkSocket } from "../../../src/netlink/testing.js";
 import type { OpenOptions } from "../../../src/sys/socket-types.js";
 import { anyTable } from "./arbitraries.js";
 import { FAMILY_ID, FakeIpvsNetlink } from "./fake-ipvs-netlink.js";
@@ -73,6 +73,28 @@ function canonical(
 
 const ALL = { owned: () => true };
 
+/** The IPVS family as FakeIpvsNetlink's nlctrl resolves it, over `conn`. */
+function ipvsFamily(conn: NetlinkConnection): GenlFamily {
+  return new GenlFamily(conn, {
+    id: FAMILY_ID,
+    name: "IPVS",
+    version: 1,
+    hdrSize: 0,
+    maxAttr: 6,
+    ops: [],
+    multicastGroups: [],
+  });
+}
+
+/** IPVS commands that write the table (NEW/SET/DEL_SERVICE, NEW/SET/DEL_DEST). */
+const WRITE_CMDS = new Set([1, 2, 3, 5, 6, 7]);
+const isWrite = (m: NlMessage) => m.header.type === FAMILY_ID && WRITE_CMDS.has(m.payload[0] as number);
+
+/** The datagrams of apply()'s batches (every message a table write), as sent on the client's socket. */
+function writeDatagrams(k: FakeIpvsNetlink): Buffer[] {
+  return k.sockets[0]!.sent.filter((d) => decodeMessages(d).every(isWrite));
+}
+
 function addAll(table: IpvsTable): Op[] {
   return diff(table, [], ALL).ops;
 }
@@ -107,7 +129,8 @@ describe("IpvsClient.open and GET_INFO", () => {
     c.close();
     expect(k.sockets.every((s) => s.closed)).toBe(true);
 
-    // The netns goes to every socket the client opens (the table is per namespace).
+    // The netns goes to the socket the client opens (the table is per namespace): one socket
+    // carries reads and apply()'s batches, its receive buffer sized for a batch's answers.
     const c2 = await IpvsClient.open({
       netns: "/run/netns/lab",
       openSocket: (o) => {
@@ -115,10 +138,8 @@ describe("IpvsClient.open and GET_INFO", () => {
         return base(o);
       },
     });
-    expect(opened.map((o) => [o.family, o.protocol, o.netns])).toEqual([
-      ["netlink", 16, "/run/netns/lab"],
-      ["netlink", 16, "/run/netns/lab"],
-    ]);
+    expect(opened.map((o) => [o.family, o.protocol, o.netns])).toEqual([["netlink", 16, "/run/netns/lab"]]);
+    expect(k.sockets.at(-1)!.options).toContainEqual({ level: 1, name: 33, value: 4 * 1024 * 1024 });
     c2.close();
   });
 
@@ -243,23 +264,28 @@ describe("apply", () => {
       fc.asyncProperty(anyTable, anyTable, async (a, b) => {
         const { k, c } = await open(new FakeIpvsNetlink(), { maxBatchMessages: 4 });
         expect(codes(await c.apply(addAll(b)))).toEqual([]);
-        const quiet = k.sockets[1]!;
-        quiet.sent.length = 0;
-        quiet.requests.length = 0;
+        // One socket carries everything: reads, and apply()'s batches with acks only for errors.
+        expect(k.sockets).toHaveLength(1);
+        const sock = k.sockets[0]!;
+        sock.sent.length = 0;
+        sock.requests.length = 0;
         const { ops } = diff(a, await c.readTable(), ALL);
         const r = await c.apply(ops);
         expect(codes(r)).toEqual([]);
         expect(r.applied).toEqual(ops);
         expect(canonical(await c.readTable())).toEqual(canonical(a));
         // Every datagram carries up to 4 messages and only its last one asks for an ack.
-        for (const d of quiet.sent) {
+        const batches = writeDatagrams(k);
+        // Every write went in those datagrams (reads are datagrams of their own).
+        expect(batches.reduce((n, d) => n + decodeMessages(d).length, 0)).toBe(ops.length);
+        for (const d of batches) {
           const msgs = decodeMessages(d);
           expect(msgs.length).toBeLessThanOrEqual(4);
           expect(msgs.map((m) => (m.header.flags & NLM_F_ACK) !== 0)).toEqual(
             msgs.map((_, i) => i === msgs.length - 1),
           );
         }
-        expect(quiet.sent.length).toBeLessThanOrEqual(Math.ceil(ops.length / 4) + 3);
+        expect(batches.length).toBeLessThanOrEqual(Math.ceil(ops.length / 4) + 3);
         c.close();
       }),
       { numRuns: 60 },
@@ -277,15 +303,19 @@ describe("apply", () => {
     }));
     const ops = addAll(table);
     expect(ops).toHaveLength(1000);
-    const quiet = k.sockets[1]!;
+    expect(k.sockets).toHaveLength(1);
+    const sock = k.sockets[0]!;
+    sock.sent.length = 0; // family resolution and GET_INFO
+    sock.requests.length = 0;
     const r = await c.apply(ops);
     expect(r.applied).toHaveLength(1000);
     expect(r.failed).toEqual([]);
     // 100 service additions (one datagram), then 900 destinations (nine).
-    expect(quiet.sent).toHaveLength(10);
-    const acked = quiet.requests.filter((m) => (m.header.flags & NLM_F_ACK) !== 0).map((m) => m.header.seq);
+    expect(sock.sent).toHaveLength(10);
+    expect(sock.requests).toHaveLength(1000);
+    const acked = sock.requests.filter((m) => (m.header.flags & NLM_F_ACK) !== 0).map((m) => m.header.seq);
     expect(acked).toHaveLength(10);
-    expect(quiet.requests.map((m) => m.header.flags & ~NLM_F_ACK).every((f) => f === NLM_F_REQUEST)).toBe(
+    expect(sock.requests.map((m) => m.header.flags & ~NLM_F_ACK).every((f) => f === NLM_F_REQUEST)).toBe(
       true,
     );
     expect(k.ipvs.services.reduce((n, s) => n + s.dests.length, 0)).toBe(900);
@@ -391,15 +421,7 @@ describe("apply", () => {
   it("works over the family's own connection too (one ack per op)", async () => {
     const k = new FakeIpvsNetlink();
     const sock = k.opener()({ family: "netlink", protocol: 16 }) as NetlinkSocket;
-    const fam = new GenlFamily(new NetlinkConnection(sock), {
-      id: FAMILY_ID,
-      name: "IPVS",
-      version: 1,
-      hdrSize: 0,
-      maxAttr: 6,
-      ops: [],
-      multicastGroups: [],
-    });
+    const fam = ipvsFamily(new NetlinkConnection(sock));
     const c = new IpvsClient(fam);
     k.refuse = (cmd, attrs) => (cmd === 5 && destAddress(attrs) === "10.0.0.255" ? "EINVAL" : undefined);
     const r = await c.apply(
@@ -421,35 +443,63 @@ describe("apply", () => {
 });
 
 describe("the wire", () => {
-  it("writes every op byte for byte as the codec encodes it (property)", () => {
+  it("writes every op into a shared writer byte for byte as encodeOp encodes it (property)", () => {
     fc.assert(
       fc.property(anyTable, anyTable, (a, b) => {
         const { ops } = diff(a, b, ALL);
-        const scratch = new WireWriter(64);
+        const w = new AttrWriter(64);
         for (const op of ops) {
           const want = encodeOp(op).payload.toString("hex");
-          expect(wirePayload(OP_WIRE, op, scratch).toString("hex")).toBe(want);
+          expect(writeOp(op, w.reset()).toBuffer().toString("hex")).toBe(want);
           // The path for ops diff() made (checks skipped) writes the same bytes.
-          expect(wirePayload(opWire(true), op, scratch).toString("hex")).toBe(want);
-        }
-        // Framed: what encodeMessage makes, with the genl header.
-        const w = new WireWriter(64);
-        for (const [i, op] of ops.entries()) {
-          w.off = 0;
-          const start = w.begin(FAMILY_ID, NLM_F_REQUEST, i + 1, OP_WIRE.cmd(op), 1);
-          OP_WIRE.write(w, op);
-          w.end(start);
-          const { cmd, payload } = encodeOp(op);
-          const want = encodeMessage({
-            type: FAMILY_ID,
-            flags: NLM_F_REQUEST,
-            seq: i + 1,
-            payload: [Buffer.from([cmd, 1, 0, 0]), payload],
-          });
-          expect(w.buf.subarray(0, w.off).toString("hex")).toBe(want.toString("hex"));
+          expect(writeOp(op, w.reset(), { validated: true }).toBuffer().toString("hex")).toBe(want);
         }
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("sends every op framed as encodeMessage frames encodeOp's payload, acks only for barriers (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(anyTable, anyTable, async (a, b) => {
+        const { ops } = diff(a, b, ALL);
+        const sock = new FakeNetlinkSocket((req) =>
+          (req.header.flags & NLM_F_ACK) !== 0 ? ack(req) : undefined,
+        );
+        const fam = ipvsFamily(new NetlinkConnection(sock, { maxBatchMessages: 3, initialSeq: 1 }));
+        const w = new AttrWriter(64);
+        const results = await fam.batch(
+          ops.map((op) => ({
+            cmd: opCommand(op),
+            attrs: writeOp(op, w.reset(), { validated: true }).toBuffer(),
+            operation: () => op.describe(),
+          })),
+          { acks: "errors" },
+        );
+        expect(results.every((r) => r.ok)).toBe(true);
+        const sent = sock.sent.flatMap((d) => {
+          const n = decodeMessages(d).length;
+          let off = 0;
+          return decodeMessages(d).map((m, i) => {
+            const bytes = d.subarray(off, off + ((m.header.length + 3) & ~3));
+            off += bytes.length;
+            return { bytes, barrier: i === n - 1 };
+          });
+        });
+        expect(sent).toHaveLength(ops.length);
+        ops.forEach((op, i) => {
+          const { cmd, payload } = encodeOp(op);
+          const want = encodeMessage({
+            type: FAMILY_ID,
+            flags: NLM_F_REQUEST | (sent[i]!.barrier ? NLM_F_ACK : 0),
+            seq: i + 1,
+            payload: [Buffer.from([cmd, 1, 0, 0]), payload],
+          });
+          expect(sent[i]!.bytes.toString("hex")).toBe(want.toString("hex"));
+        });
+        expect(sock.sent.length).toBe(Math.ceil(ops.length / 3));
+      }),
+      { numRuns: 100 },
     );
   });
 
@@ -478,31 +528,31 @@ describe("the wire", () => {
       ),
       new DelDest(MARK, key),
     ];
+    const w = new AttrWriter(16);
     for (const op of ops) {
-      expect(wirePayload(OP_WIRE, op).equals(encodeOp(op).payload)).toBe(true);
-      expect(wirePayload(opWire(true), op).equals(encodeOp(op).payload)).toBe(true);
+      expect(writeOp(op, w.reset()).toBuffer().equals(encodeOp(op).payload)).toBe(true);
+      expect(writeOp(op, w.reset(), { validated: true }).toBuffer().equals(encodeOp(op).payload)).toBe(true);
     }
   });
 
-  it("a QuietBatchSender refuses what cannot be written without sending it", async () => {
-    const k = new FakeIpvsNetlink();
-    const sock = k.opener()({ family: "netlink", protocol: 16 });
-    const q = new QuietBatchSender(sock as NetlinkSocket, FAMILY_ID, 1, {
-      maxMessages: 10,
-      maxBytes: 4096,
-      timeoutMs: 1000,
-    });
+  it("refuses an op the codec cannot encode without sending it, and sends the rest", async () => {
+    const { k, c } = await open(new FakeIpvsNetlink(), { maxBatchMessages: 10 });
     const bad = new AddDest(
       WEB,
       { address: "10.0.0.21", port: 8080, af: 2 },
       { forwarding: "dr", weight: 1 },
     );
     const good = new AddService(WEB, WLC);
-    const out = await q.send([bad, good], OP_WIRE);
-    expect(out[0]).toMatchObject({ code: "IPVS_INVALID_DEST" });
-    expect(out[1]).toBeUndefined();
-    expect(k.commands.map((x) => x.cmd)).toEqual([1]);
-    q.close();
+    const before = k.commands.length;
+    const r = await c.apply([bad, good]);
+    expect(r.failed.map((f) => f.error.code)).toEqual(["IPVS_INVALID_DEST"]);
+    expect(r.applied).toEqual([good]);
+    expect(k.commands.slice(before).map((x) => x.cmd)).toEqual([1]);
+    // A writer that failed mid-op is left as it was.
+    const w = new AttrWriter().u16(1, 2);
+    expect(() => writeOp(bad, w)).toThrow();
+    expect(w.toBuffer().toString("hex")).toBe("0600010002000000");
+    c.close();
   });
 });
 

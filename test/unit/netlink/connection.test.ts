@@ -337,6 +337,214 @@ describe("NetlinkConnection: batch", () => {
   });
 });
 
+describe('NetlinkConnection: batch with acks: "errors"', () => {
+  /** Like the kernel: a message without NLM_F_ACK is answered only when it fails. */
+  function quietKernel(refuse: (req: NlMessage) => number | undefined = () => undefined) {
+    return (req: NlMessage) => {
+      const errno = refuse(req);
+      if (errno !== undefined) return nack(req, errno, { message: `refused ${req.payload}`, offset: 20 });
+      return (req.header.flags & NLM_F_ACK) !== 0 ? ack(req) : undefined;
+    };
+  }
+  const items = (names: string[]) =>
+    names.map((s) => ({
+      msg: { type: 24, flags: 0x400, payload: payloadOf(`${s}.......`) },
+      operation: `add ${s}`,
+    }));
+
+  it("asks only the last message of each datagram for an ack; successes get no answer", async () => {
+    const sock = new FakeNetlinkSocket(quietKernel());
+    const answered: Buffer[] = [];
+    sock.on("message", (b: Buffer) => answered.push(b));
+    const conn = new NetlinkConnection(sock, { maxBatchMessages: 3 });
+    let named = 0;
+    const results = await conn.batch(
+      ["a", "b", "c", "d", "e"].map((s) => ({
+        msg: { type: 24, flags: 0x400 | NLM_F_ACK, payload: payloadOf(s) },
+        operation: () => {
+          named++;
+          return `add ${s}`;
+        },
+      })),
+      { acks: "errors" },
+    );
+    expect(results).toEqual(Array.from({ length: 5 }, () => ({ ok: true, replies: [] })));
+    expect(sock.sent).toHaveLength(2);
+    expect(sock.requests.map((r) => r.payload.toString())).toEqual(["a", "b", "c", "d", "e"]);
+    expect(sock.requests.map((r) => r.header.flags)).toEqual([
+      0x400 | NLM_F_REQUEST,
+      0x400 | NLM_F_REQUEST,
+      0x400 | NLM_F_REQUEST | NLM_F_ACK,
+      0x400 | NLM_F_REQUEST,
+      0x400 | NLM_F_REQUEST | NLM_F_ACK,
+    ]);
+    // Only the two barriers were answered, and no operation was named.
+    expect(answered).toHaveLength(2);
+    expect(named).toBe(0);
+    // The bytes are what encodeMessage makes for each message, one after the other.
+    expect(Buffer.concat(sock.sent).toString("hex")).toBe(
+      Buffer.concat(
+        sock.requests.map((r) =>
+          encodeMessage({ type: 24, flags: r.header.flags, seq: r.header.seq, payload: r.payload }),
+        ),
+      ).toString("hex"),
+    );
+    expect(conn.inFlight).toBe(0);
+  });
+
+  it("takes requests that write themselves into the datagram: same bytes, failures and refusals by index", async () => {
+    const names = ["a", "b", "x", "c", "d"];
+    const sock = new FakeNetlinkSocket(
+      quietKernel((req) => (req.payload.toString().startsWith("c") ? 17 : undefined)),
+    );
+    const conn = new NetlinkConnection(sock, { maxBatchMessages: 2 });
+    const named: number[] = [];
+    const results = await conn.batch(
+      {
+        length: names.length,
+        type: () => 24,
+        flags: () => 0x400,
+        write: (i, w) => {
+          w.append(payloadOf(`${names[i]}.......`));
+          if (names[i] === "x") throw new Error("cannot encode x");
+        },
+        operation: (i) => {
+          named.push(i);
+          return `add ${names[i]}`;
+        },
+      },
+      { acks: "errors" },
+    );
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, false, true]);
+    expect((results[2] as { error: Error }).error.message).toBe("cannot encode x");
+    const refused = (results[3] as { error: Error }).error;
+    expect(refused).toBeInstanceOf(NetlinkError);
+    expect(refused.message).toMatch(/^add c failed: EEXIST/);
+    // Only the refused request was named; x never reached the kernel.
+    expect(named).toEqual([3]);
+    expect(sock.requests.map((r) => r.payload.toString().slice(0, 1))).toEqual(["a", "b", "c", "d"]);
+    expect(sock.sent).toHaveLength(2);
+    expect(sock.requests.map((r) => r.header.flags)).toEqual([
+      0x400 | NLM_F_REQUEST,
+      0x400 | NLM_F_REQUEST | NLM_F_ACK,
+      0x400 | NLM_F_REQUEST,
+      0x400 | NLM_F_REQUEST | NLM_F_ACK,
+    ]);
+    expect(Buffer.concat(sock.sent).toString("hex")).toBe(
+      Buffer.concat(
+        sock.requests.map((r) =>
+          encodeMessage({ type: 24, flags: r.header.flags, seq: r.header.seq, payload: r.payload }),
+        ),
+      ).toString("hex"),
+    );
+    expect(conn.inFlight).toBe(0);
+  });
+
+  it("reports a failure in the middle of a datagram for exactly that item, with the attribute extack points at", async () => {
+    const sock = new FakeNetlinkSocket(
+      quietKernel((req) => (req.payload.toString().startsWith("b") ? 17 : undefined)),
+    );
+    const conn = new NetlinkConnection(sock);
+    const results = await conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    expect(sock.sent).toHaveLength(1);
+    expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+    const failed = results[1]!;
+    if (failed.ok) throw new Error("expected a failure");
+    expect(failed.error).toBeInstanceOf(NetlinkError);
+    expect(failed.error.message).toBe(
+      "add b failed: EEXIST (File exists): refused b....... [at byte 20, attribute type 11822]",
+    );
+    expect((failed.error as NetlinkError).context).toMatchObject({
+      seq: sock.requests[1]!.header.seq,
+      attributeType: 0x2e2e,
+    });
+  });
+
+  it("reports a refused barrier for that item only, and the items before it as done", async () => {
+    const sock = new FakeNetlinkSocket(
+      quietKernel((req) => (req.payload.toString().startsWith("c") ? 1 : undefined)),
+    );
+    const conn = new NetlinkConnection(sock);
+    const results = await conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    expect(results.map((r) => (r.ok ? "ok" : (r.error as VipdError).code))).toEqual(["ok", "ok", "EPERM"]);
+  });
+
+  it("waits for the barrier before the next datagram: the ack ends the datagram", async () => {
+    const sock = new FakeNetlinkSocket(() => undefined); // answers by hand below
+    const conn = new NetlinkConnection(sock, { maxBatchMessages: 2 });
+    const p = conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    await Promise.resolve();
+    expect(sock.sent).toHaveLength(1);
+    const [a, b] = sock.requests;
+    // A failure of the first message, then the barrier's ack, in one datagram.
+    sock.deliver(Buffer.concat([nack(a!, 22), ack(b!)]));
+    await vi.waitFor(() => expect(sock.sent).toHaveLength(2));
+    sock.deliver(ack(sock.requests[2]!));
+    const results = await p;
+    expect(results.map((r) => (r.ok ? "ok" : (r.error as VipdError).code))).toEqual(["EINVAL", "ok", "ok"]);
+    // A late answer for a message of a finished datagram is dropped, not taken for a notification.
+    const notes: NlMessage[] = [];
+    conn.on("notification", (m) => notes.push(m));
+    sock.deliver(nack(a!, 22));
+    expect(notes).toEqual([]);
+  });
+
+  it("times out every item of an unanswered datagram, naming each operation (outcome unknown)", async () => {
+    vi.useFakeTimers();
+    // Refuses "a", and never answers the barrier.
+    const sock = new FakeNetlinkSocket((req) =>
+      req.payload.toString().startsWith("a") ? nack(req, 2) : undefined,
+    );
+    const conn = new NetlinkConnection(sock, { timeoutMs: 50 });
+    const p = conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    await vi.advanceTimersByTimeAsync(50);
+    const results = await p;
+    expect(results.map((r) => (r.ok ? "ok" : (r.error as VipdError).code))).toEqual([
+      "ENOENT",
+      "NETLINK_TIMEOUT",
+      "NETLINK_TIMEOUT",
+    ]);
+    expect(results.map((r) => (r.ok ? "" : r.error.message)).slice(1)).toEqual([
+      "add b: no answer to its datagram from the kernel within 50 ms (outcome unknown)",
+      "add c: no answer to its datagram from the kernel within 50 ms (outcome unknown)",
+    ]);
+    expect(conn.inFlight).toBe(0);
+  });
+
+  it("fails every item of a datagram that could not be sent, naming each, and carries on", async () => {
+    const sock = new FakeNetlinkSocket(quietKernel());
+    sock.failNextSend = new Error("EMSGSIZE");
+    const conn = new NetlinkConnection(sock, { maxBatchMessages: 2 });
+    const results = await conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    expect(results.map((r) => (r.ok ? "ok" : (r.error as VipdError).code))).toEqual([
+      "NETLINK_SEND_FAILED",
+      "NETLINK_SEND_FAILED",
+      "ok",
+    ]);
+    expect(results.map((r) => (r.ok ? "" : r.error.message))).toEqual([
+      "add a: sending to the kernel failed: EMSGSIZE",
+      "add b: sending to the kernel failed: EMSGSIZE",
+      "",
+    ]);
+  });
+
+  it("returns replies to the items that have any, and fails everything once closed", async () => {
+    const sock = new FakeNetlinkSocket((req) => {
+      const r = req.payload.toString().startsWith("b") ? [reply(req, 24, payloadOf("hello"))] : [];
+      return (req.header.flags & NLM_F_ACK) !== 0 ? [...r, ack(req)] : r;
+    });
+    const conn = new NetlinkConnection(sock);
+    const results = await conn.batch(items(["a", "b", "c"]), { acks: "errors" });
+    expect(results.map((r) => (r.ok ? texts(r.replies) : "failed"))).toEqual([[], ["hello"], []]);
+    conn.close();
+    const after = await conn.batch(items(["d", "e"]), { acks: "errors" });
+    expect(after.map((r) => (r.ok ? "ok" : (r.error as VipdError).code))).toEqual([
+      "NETLINK_CLOSED",
+      "NETLINK_CLOSED",
+    ]);
+  });
+});
+
 describe("NetlinkConnection: unsolicited and broken input", () => {
   it("emits multicast and seq-0 messages as notifications", async () => {
     const held: NlMessage[] = [];
