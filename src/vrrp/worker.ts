@@ -382,9 +382,11 @@ export class VrrpRuntime {
         const m = current();
         const rt = this.rtnl();
         const failures: string[] = [];
+        // The cached ifindex spares a link lookup round trip on the takeover path.
+        const link = this.linkByName(m.config.interface)?.ifindex ?? m.config.interface;
         for (const v of vips) {
           try {
-            await rt.addAddress(m.config.interface, vipCidr(v), { noDad: v.family === 6 });
+            await rt.addAddress(link, vipCidr(v), { noDad: v.family === 6 });
           } catch (err) {
             if (hasCode(err, "EEXIST")) continue;
             failures.push(`${vipCidr(v)}: ${describeError(err)}`);
@@ -403,9 +405,10 @@ export class VrrpRuntime {
         const removed: (typeof vips)[number][] = [];
         const failures: string[] = [];
         // Reverse order of adding: a VIP that became the primary of its subnet goes last.
+        const link = this.linkByName(m.config.interface)?.ifindex ?? m.config.interface;
         for (const v of [...vips].reverse()) {
           try {
-            await rt.deleteAddress(m.config.interface, vipCidr(v));
+            await rt.deleteAddress(link, vipCidr(v));
             removed.push(v);
           } catch (err) {
             if (hasCode(err, "EADDRNOTAVAIL") || hasCode(err, "ENODEV") || hasCode(err, "ESRCH")) continue;
