@@ -1,4 +1,5 @@
 import { VipdError } from "../errors.js";
+import { formatIp, parseIpBytes } from "../net/ip.js";
 
 /**
  * The IPVS data model. Identity (ServiceKey, DestKey) is kept apart from options (what
@@ -149,129 +150,26 @@ function badAddress(address: string, why: string): VipdError {
   return new VipdError("IPVS_INVALID_ADDRESS", `invalid IP address "${address}": ${why}`, { address });
 }
 
-function parseV4(s: string): Buffer | undefined {
-  // Four decimal octets 0..255 without leading zeros, by hand: this runs for every entry
-  // of every diff and encode, and a regex per octet was the hot spot of a 10,000-entry apply.
-  const out = Buffer.alloc(4);
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 46; // a final "."
-    if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = value;
-      value = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // leading zero
-      value = value * 10 + (c - 48);
-      if (value > 255) return undefined;
-      digits++;
-    } else {
-      return undefined;
-    }
-  }
-  return part === 4 ? out : undefined;
-}
-
-function parseV6(s: string): Buffer | undefined {
-  if (s.includes("%")) return undefined; // zone ids have no meaning to IPVS
-  let head = s;
-  let tail = "";
-  const dbl = s.indexOf("::");
-  if (dbl !== -1) {
-    if (s.indexOf("::", dbl + 1) !== -1) return undefined;
-    head = s.slice(0, dbl);
-    tail = s.slice(dbl + 2);
-  }
-  const groups = (part: string): number[] | undefined => {
-    if (part === "") return [];
-    const out: number[] = [];
-    const fields = part.split(":");
-    for (let i = 0; i < fields.length; i++) {
-      const f = fields[i]!;
-      if (i === fields.length - 1 && f.includes(".")) {
-        const v4 = parseV4(f);
-        if (!v4) return undefined;
-        out.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(f)) return undefined;
-        out.push(Number.parseInt(f, 16));
-      }
-    }
-    return out;
-  };
-  const h = groups(head);
-  const t = groups(tail);
-  if (!h || !t) return undefined;
-  // An embedded IPv4 address may only end the address.
-  if (dbl !== -1 && head.includes(".")) return undefined;
-  let all: number[];
-  if (dbl === -1) {
-    if (h.length !== 8) return undefined;
-    all = h;
-  } else {
-    if (h.length + t.length > 7) return undefined;
-    all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-  }
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => {
-    out.writeUInt16BE(g, i * 2);
-  });
-  return out;
-}
-
 /** Parses an IPv4 or IPv6 address into its family and network-order bytes (4 or 16). */
 export function parseAddress(address: string, af?: AddressFamily): { af: AddressFamily; bytes: Buffer } {
   if (typeof address !== "string" || address === "") throw badAddress(String(address), "empty");
-  const v4 = address.includes(":") ? undefined : parseV4(address);
-  const parsed = v4
-    ? { af: AF_INET as AddressFamily, bytes: v4 }
-    : address.includes(":")
-      ? (() => {
-          const b = parseV6(address);
-          return b ? { af: AF_INET6 as AddressFamily, bytes: b } : undefined;
-        })()
-      : undefined;
-  if (!parsed) throw badAddress(address, "not an IPv4 or IPv6 address");
+  const ip = parseIpBytes(address);
+  if (!ip) throw badAddress(address, "not an IPv4 or IPv6 address");
+  const parsed = { af: ip.family === "inet" ? AF_INET : AF_INET6, bytes: ip.bytes } as const;
   if (af !== undefined && parsed.af !== af) {
     throw badAddress(address, `expected an ${af === AF_INET ? "IPv4" : "IPv6"} address`);
   }
   return parsed;
 }
 
-/** Formats network-order bytes: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run as "::"). */
+/** Formats network-order bytes (IPVS carries IPv4 in the first 4 of 16). */
 export function formatAddress(af: AddressFamily, bytes: Uint8Array): string {
   if (af === AF_INET) {
     if (bytes.length < 4) throw badAddress(`${bytes.length} bytes`, "IPv4 needs 4 bytes");
-    return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+    return formatIp(bytes.subarray(0, 4));
   }
   if (bytes.length < 16) throw badAddress(`${bytes.length} bytes`, "IPv6 needs 16 bytes");
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
-  // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail, as RFC 5952 section 5 recommends.
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
-  if (bestLen < 2) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  return formatIp(bytes.subarray(0, 16));
 }
 
 /** The canonical spelling of an address (throws IPVS_INVALID_ADDRESS when it is not one). */

@@ -8,20 +8,33 @@ import { VipdError } from "../errors.js";
 
 export type IpFamily = "inet" | "inet6";
 
-const V4_PART = /^(0|[1-9][0-9]{0,2})$/;
 const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 /** 4 bytes of a dotted-quad address, or null. */
 export function parseIpv4(text: string): Buffer | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+  // By hand rather than a regex per octet: the IPVS diff and encoder parse every entry of
+  // tables of 10,000 destinations, and the regex was the hot spot there.
   const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!V4_PART.test(part) || Number(part) > 255) return null;
-    out[i] = Number(part);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a final "."
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return null; // a leading zero
+      value = value * 10 + (c - 48);
+      if (value > 255) return null;
+      digits++;
+    } else {
+      return null;
+    }
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 /** 16 bytes of an IPv6 address (a dotted-quad tail is allowed; a zone is not), or null. */
