@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Two tiers (DESIGN.md): unit tests are pure and need no privileges; lab tests
-// drive real kernels (network namespaces here, User-Mode Linux for IPVS) and run as root.
+// Three tiers (docs/testing.md): unit tests are pure and need no privileges; lab tests drive this
+// machine's kernel through network namespaces (as root); kernel tests boot the lab kernel
+// (Debian's, under QEMU) for IPVS and whole LVS topologies.
+const kernelTests = "test/lab/**/*-kernel.test.ts";
 export default defineConfig({
   test: {
     projects: [
@@ -15,11 +17,24 @@ export default defineConfig({
         test: {
           name: "lab",
           include: ["test/lab/**/*.test.ts"],
-          // Lab tests share the host's namespaces and the UML kernel; running them
-          // one file at a time keeps timings honest on a 2-core machine.
+          exclude: [kernelTests],
+          // Lab tests share the host's namespaces; running them one file at a time keeps
+          // timings honest on a 2-core machine.
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "kernel",
+          include: [kernelTests],
+          globalSetup: ["test/lab/setup/lab-kernel.ts"],
+          // The emulated guest takes both cores: after everything else, one file at a time.
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -1,6 +1,6 @@
 /**
- * IPVS benchmark (issue 4): applying a big table through vipd (generic netlink, batched)
- * against `ipvsadm -R` of the same rules, in the same User-Mode Linux boot; then how long
+ * IPVS benchmark: applying a big table through vipd (generic netlink, batched)
+ * against `ipvsadm -R` of the same rules, in the same boot of the lab kernel (Debian's, under QEMU); then how long
  * reconciles take after small changes.
  *
  *   node --import ./test/lab/fixtures/ts-loader.mjs bench/ipvs.ts        # (npm run bench:ipvs)
@@ -8,7 +8,8 @@
  * Environment: BENCH_SERVICES (default 1000), BENCH_DESTS (per service, default 10),
  * BENCH_TRIALS (default 5), BENCH_JSON (also write the figures as JSON to this host path).
  *
- * The host part boots UML once and runs this same file inside it (VIPD_UML=1) once per trial,
+ * The host part boots the lab kernel once and runs this same file inside it (VIPD_LAB_KERNEL=1)
+ * once per trial,
  * each a fresh node process. In a trial every tool gets a fresh network namespace (the IPVS
  * table is per namespace, and a new one starts with an empty table and an empty destination
  * trash), so neither sees the other's leftovers; which tool goes first alternates.
@@ -41,7 +42,7 @@ interface Trial {
   resyncMs?: number;
 }
 
-if (process.env.VIPD_UML === "1") {
+if (process.env.VIPD_LAB_KERNEL === "1") {
   await guest(Number(process.env.BENCH_TRIAL ?? 1));
 } else {
   await host();
@@ -56,11 +57,13 @@ function median(xs: number[]): number {
 }
 
 async function host(): Promise<void> {
-  const { runInUml } = await import("../test/lab/harness/uml.js");
+  const { prepareLabKernel, runInLabKernel } = await import("../test/lab/harness/lab-kernel.js");
+  const kernel = prepareLabKernel();
   process.stderr.write(
-    `bench:ipvs: booting User-Mode Linux: ${SERVICES} services × ${DESTS} destinations, ${TRIALS} trials…\n`,
+    `bench:ipvs: booting the lab kernel ${kernel.release}: ${SERVICES} services × ${DESTS} destinations, ${TRIALS} trials…\n`,
   );
-  const r = await runInUml({
+  const r = await runInLabKernel({
+    kernel,
     script: [
       "set -e",
       "modprobe -a ip_vs ip_vs_wlc",
@@ -68,8 +71,7 @@ async function host(): Promise<void> {
       "uname -r",
     ].join("\n"),
     env: { BENCH_SERVICES: String(SERVICES), BENCH_DESTS: String(DESTS) },
-    timeoutMs: 1_800_000,
-    memMb: 1536,
+    timeoutMs: 3_600_000,
   });
   const trials: Trial[] = [...r.output.matchAll(/^@@BENCH-TRIAL (.*)$/gm)].map((m) =>
     JSON.parse(m[1] as string),
@@ -83,7 +85,7 @@ async function host(): Promise<void> {
   const rules = SERVICES * (DESTS + 1);
   const fmt = (x: number) => `${x.toFixed(0).padStart(6)} ms`;
   console.log(
-    `IPVS: ${rules} rules (${SERVICES} services × ${DESTS} destinations), UML ${other.split("\n").pop()}, node ${process.version}`,
+    `IPVS: ${rules} rules (${SERVICES} services × ${DESTS} destinations), lab kernel ${other.split("\n").pop()} under QEMU (TCG), node ${process.version}`,
   );
   console.log("");
   console.log("full apply to an empty table, each trial a fresh process and fresh namespaces:");

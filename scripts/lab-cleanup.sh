@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Removes what lab test runs left behind when their runner died without cleaning up (SIGKILL,
-# OOM, a killed CI job). The same rules as sweepStale()/sweepStaleUml() in test/lab/harness/:
+# OOM, a killed CI job). The same rules as sweepStale()/sweepStaleLabKernelRuns() in test/lab/harness/:
 #
 #  - network namespaces named <PREFIX>-<6 hex>-<name> whose run marker /run/vipd-lab/<id>.pid names
 #    an owner that is gone (or that have no marker at all): processes still inside are killed by PID,
 #    then the namespace is deleted, then the marker;
-#  - UML run directories /tmp/vipd-uml-* whose owner file names an owner that is gone: the UML
-#    kernel it recorded is killed (its process group) if it is still that same process, then the
+#  - lab kernel run directories /tmp/vipd-lab-kernel-* whose owner file names an owner that is gone:
+#    the QEMU it recorded is killed (its process group) if it is still that same process, then the
 #    directory is removed.
 #
 # A run whose owner is alive, and anything not of these exact shapes, is never touched. An owner is
@@ -81,7 +81,7 @@ sweep_prefix() {
 }
 for prefix in "$@"; do sweep_prefix "$prefix"; done
 
-for dir in /tmp/vipd-uml-*; do
+for dir in /tmp/vipd-lab-kernel-*; do
   [[ -d $dir && -f $dir/owner ]] || continue
   owner="" kernel=""
   while read -r key pid start; do
@@ -95,7 +95,7 @@ for dir in /tmp/vipd-uml-*; do
   identity_alive $owner && continue
   # shellcheck disable=SC2086
   if [[ -n $kernel ]] && identity_alive $kernel; then
-    kill -KILL -- "-${kernel%% *}" 2>/dev/null && echo "lab-cleanup: killed UML kernel ${kernel%% *} ($dir)"
+    kill -KILL -- "-${kernel%% *}" 2>/dev/null && echo "lab-cleanup: killed QEMU ${kernel%% *} ($dir)"
   fi
   rm -rf -- "$dir" && echo "lab-cleanup: removed $dir"
 done
