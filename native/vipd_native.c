@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/magic.h>
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -250,9 +252,17 @@ static bool set_str(napi_env env, napi_value obj, const char *key, const char *s
  * original namespace, or -1 with errno set and *syscall naming what failed. Only the
  * calling thread moves (setns on a net namespace is per thread). */
 static int netns_enter(const char *path, const char **syscall) {
-  int target = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO (or a device) at `path` must not block the event loop in open(). */
+  int target = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (target < 0) {
     *syscall = "open";
+    return -1;
+  }
+  struct statfs fs;
+  if (fstatfs(target, &fs) < 0 || (unsigned long)fs.f_type != NSFS_MAGIC) {
+    close(target);
+    errno = EINVAL;
+    *syscall = "open (not a namespace file)";
     return -1;
   }
   int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -260,7 +270,7 @@ static int netns_enter(const char *path, const char **syscall) {
     int e = errno;
     close(target);
     errno = e;
-    *syscall = "open";
+    *syscall = "open /proc/thread-self/ns/net";
     return -1;
   }
   if (setns(target, CLONE_NEWNET) < 0) {
@@ -553,6 +563,20 @@ static bool deliver(vsock *s, size_t argc, napi_value *argv) {
   return false;
 }
 
+/* A failure that left an exception pending (allocating a received message's Buffer or info
+ * object, a throwing setter on Object.prototype) must not stay pending: N-API refuses later calls
+ * on this thread while one is, so every socket of the thread would drop every datagram until some
+ * unrelated JS call threw the stale error. Hand it to this socket's callback as an error; when
+ * the socket is closed (no callback), raise it as an uncaught exception. */
+static void report_pending(vsock *s) {
+  bool pending = false;
+  napi_value exc;
+  if (napi_is_exception_pending(s->env, &pending) != napi_ok || !pending) return;
+  if (napi_get_and_clear_last_exception(s->env, &exc) != napi_ok) return;
+  if (s->fd < 0 || s->callback == NULL) napi_fatal_exception(s->env, exc);
+  else deliver(s, 1, &exc);
+}
+
 static bool deliver_error(vsock *s, int err, const char *syscall) {
   napi_value e = errno_error(s->env, err, syscall);
   if (e == NULL) return false;
@@ -623,6 +647,7 @@ static void drain(vsock *s) {
     bool ok = napi_get_null(env, &argv[0]) == napi_ok &&
               napi_create_buffer_copy(env, len, s->buf, NULL, &argv[1]) == napi_ok &&
               (argv[2] = build_info(env, s, &msg, &from)) != NULL && deliver(s, 3, argv);
+    if (!ok) report_pending(s);
     napi_close_handle_scope(env, scope);
     if (!ok) return;
   }
@@ -660,6 +685,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   s->in_poll = true;
   if (status < 0) handle_poll_error(s, status);
   if (s->fd >= 0) drain(s);
+  report_pending(s);
   s->in_poll = false;
   napi_close_handle_scope(s->env, scope);
   maybe_free(s);
@@ -1021,11 +1047,17 @@ static napi_value sock_sendmsg(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   for (size_t i = argc; i < 3; i++) napi_get_undefined(env, &argv[i]);
 
+  /* Everything that can run JS (getters on `to` and `options`, napi_get_element on a Proxy or
+   * an array with accessors) happens before any data pointer is taken: JS could detach or free
+   * a Buffer's memory, and the kernel would then send freed heap. */
+  if (!is_nullish(env, argv[1]) && !parse_sockaddr(env, s, argv[1], "to", &ss, &sslen)) return NULL;
+  if (!build_send_cmsgs(env, s, argv[2], control.buf, sizeof control.buf, &clen)) return NULL;
+  napi_value parts[MAX_IOV];
   bool isarr = false, isbuf = false;
   NAPI_CALL(env, napi_is_array(env, argv[0], &isarr));
   NAPI_CALL(env, napi_is_buffer(env, argv[0], &isbuf));
   if (isbuf) {
-    if (!get_buffer(env, argv[0], "data", &iov[0].iov_base, &iov[0].iov_len)) return NULL;
+    parts[0] = argv[0];
     niov = 1;
   } else if (isarr) {
     NAPI_CALL(env, napi_get_array_length(env, argv[0], &niov));
@@ -1033,17 +1065,21 @@ static napi_value sock_sendmsg(napi_env env, napi_callback_info info) {
       throw_range(env, "%s must hold 1 to 64 Buffers", "data");
       return NULL;
     }
-    for (uint32_t i = 0; i < niov; i++) {
-      napi_value el;
-      NAPI_CALL(env, napi_get_element(env, argv[0], i, &el));
-      if (!get_buffer(env, el, "data[i]", &iov[i].iov_base, &iov[i].iov_len)) return NULL;
-    }
+    for (uint32_t i = 0; i < niov; i++) NAPI_CALL(env, napi_get_element(env, argv[0], i, &parts[i]));
   } else {
     throw_type(env, "%s must be a Buffer or an array of Buffers", "data");
     return NULL;
   }
-  if (!is_nullish(env, argv[1]) && !parse_sockaddr(env, s, argv[1], "to", &ss, &sslen)) return NULL;
-  if (!build_send_cmsgs(env, s, argv[2], control.buf, sizeof control.buf, &clen)) return NULL;
+  /* From here to the syscall no JS runs: napi_is_buffer and napi_get_buffer_info call none. */
+  for (uint32_t i = 0; i < niov; i++) {
+    if (!get_buffer(env, parts[i], isbuf ? "data" : "data[i]", &iov[i].iov_base, &iov[i].iov_len))
+      return NULL;
+  }
+  if (s->fd < 0) {
+    /* A getter closed the socket. */
+    throw_errno(env, EBADF, "sendmsg");
+    return NULL;
+  }
 
   struct msghdr msg = {.msg_name = sslen ? &ss : NULL, .msg_namelen = sslen, .msg_iov = iov,
                        .msg_iovlen = niov, .msg_control = clen ? control.buf : NULL,

@@ -78,6 +78,8 @@ export interface VrrpSocketOptions {
 
 export interface VrrpSocketEvents {
   packet: [packet: ReceivedPacket];
+  /** A packet this socket refused before validation (DropReason "interface"). */
+  drop: [reason: "interface", detail: string];
   error: [err: Error];
 }
 
@@ -163,6 +165,17 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
 
   private onMessage(msg: Buffer, info: RecvInfo): void {
     if (this.closed) return;
+    // A raw socket receives from the moment it exists; what queued before SO_BINDTODEVICE took
+    // effect may come from any interface, and must not reach this interface's instances.
+    if (info.ifindex !== undefined && info.ifindex !== this.ifindex) {
+      const from = "address" in info.from ? ` from ${info.from.address}` : "";
+      this.emit(
+        "drop",
+        "interface",
+        `packet${from} arrived on ifindex ${info.ifindex}, not on ${this.ifname} (ifindex ${this.ifindex})`,
+      );
+      return;
+    }
     if (this.family === "inet") {
       this.emit("packet", {
         family: "inet",

@@ -391,8 +391,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
             expect,
           );
     if (!result.ok) {
-      this.drops.count(result.reason);
-      this.logDrop(result.reason, result.detail, pkt);
+      this.countDrop(result.reason, result.detail, pkt.family === "inet6" ? pkt.src : undefined);
       return;
     }
     const advert = result.advert;
@@ -624,8 +623,9 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     );
   }
 
-  private logDrop(reason: DropReason, detail: string, pkt: ReceivedPacket): void {
-    const src = pkt.family === "inet6" ? pkt.src : undefined;
+  /** Counts and logs (rate-limited) a packet dropped here or by the socket layer. */
+  countDrop(reason: DropReason, detail: string, src?: string): void {
+    this.drops.count(reason);
     // Other VRIDs on the segment are normal: debug only.
     if (reason === "vrid") {
       this.log.debug(

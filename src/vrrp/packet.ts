@@ -261,11 +261,14 @@ export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
 }
 
 /**
- * Why a received packet was dropped. Validation checks them in this order:
- * ip_header (IPv4 only, before the VRRP message), ttl, length, version, checksum, type,
- * address_count, vrid, auth_type, advert_interval.
+ * Why a received packet was dropped. `interface`: it arrived on another interface than the
+ * socket's (queued before SO_BINDTODEVICE took effect); the socket layer checks that first.
+ * Validation then checks the rest in this order: ip_header (IPv4 only, before the VRRP
+ * message), ttl, length, version, checksum, type, address_count, vrid, auth_type,
+ * advert_interval.
  */
 export type DropReason =
+  | "interface"
   | "ip_header"
   | "ttl"
   | "length"
@@ -278,6 +281,7 @@ export type DropReason =
   | "advert_interval";
 
 export const DROP_REASONS: readonly DropReason[] = [
+  "interface",
   "ip_header",
   "ttl",
   "length",

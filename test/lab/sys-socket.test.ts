@@ -28,6 +28,7 @@ import {
   SOL_NETLINK,
   SOL_SOCKET,
 } from "../../src/sys/constants.js";
+import { loadNative } from "../../src/sys/native.js";
 import { ifIndexToName, ifNameToIndex, type NativeVipdSocket, openSocket } from "../../src/sys/socket.js";
 import type { RecvInfo } from "../../src/sys/socket-types.js";
 
@@ -208,6 +209,55 @@ describe("raw IPv4, protocol 112, on 127.0.0.1", () => {
     expect(() =>
       tx.send(Buffer.alloc(4), { family: "inet", address: "127.0.0.1" }, { source: "::1" }),
     ).toThrow(expect.objectContaining({ code: "SOCKET_INVALID_ADDRESS" }));
+  });
+});
+
+describe("sendmsg reads the data buffers only after all JS has run", () => {
+  const native = loadNative();
+  const C = native.constants as Record<string, number>;
+  /** A Buffer over its own ArrayBuffer, and a function that detaches (frees) that memory. */
+  const detachable = (size: number, fill: number) => {
+    const ab = new ArrayBuffer(size);
+    return { buf: Buffer.from(ab).fill(fill), detach: () => void structuredClone(ab, { transfer: [ab] }) };
+  };
+
+  it("a getter on `to`, on `options` or on a later array element that detaches a buffer sends nothing of it", () => {
+    const raw = new native.Socket(C.AF_INET!, C.SOCK_RAW!, 112, null, null, () => {});
+    try {
+      const a = detachable(64, 0x41);
+      const to = {
+        family: "inet",
+        get address() {
+          a.detach();
+          return "127.0.0.1";
+        },
+      };
+      // Before the fix the kernel was handed the freed 64 bytes.
+      expect(raw.sendmsg(a.buf, to as never, null)).toBe(0);
+
+      const b = detachable(64, 0x42);
+      const options = {
+        get hopLimit() {
+          b.detach();
+          return 64;
+        },
+      };
+      expect(raw.sendmsg(b.buf, { family: "inet", address: "127.0.0.1" }, options)).toBe(0);
+
+      const c = detachable(32, 0x43);
+      const tail = Buffer.from("tail");
+      const parts: Buffer[] = [c.buf];
+      Object.defineProperty(parts, 1, {
+        enumerable: true,
+        get() {
+          c.detach();
+          return tail;
+        },
+      });
+      expect(raw.sendmsg(parts, { family: "inet", address: "127.0.0.1" }, null)).toBe(tail.length);
+    } finally {
+      raw.close();
+    }
   });
 });
 
@@ -496,6 +546,17 @@ describe("closing and shutdown", () => {
       stderr: "",
       stdout: "gc-done\n",
     });
+  });
+
+  it("child pending: a failure building a received message reaches the callback, and the socket stays live", () => {
+    const r = spawnSync(process.execPath, [fixture("sys-socket-child.mjs"), "pending"], { encoding: "utf8" });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({
+      status: 0,
+      signal: null,
+      stderr: "",
+    });
+    // Before the fix: {"messages":0,"errors":[]} — the pending exception made the thread deaf.
+    expect(JSON.parse(r.stdout)).toEqual({ messages: 20, errors: ["setter-boom"] });
   });
 
   it("child throw: an exception in a receive listener is an uncaught exception, not swallowed", () => {

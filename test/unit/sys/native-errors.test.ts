@@ -2,7 +2,10 @@
  * System errors from the addon carry code / errno / syscall like Node's own, and the
  * wrapper's and loader's errors carry stable VipdError codes. No privileges needed.
  */
-import { constants as os } from "node:os";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { constants as os, tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { VipdError } from "../../../src/errors.js";
 import { loadNative, loadNativeFrom, NATIVE_PATH } from "../../../src/sys/native.js";
@@ -66,6 +69,35 @@ describe("system errors", () => {
     const err = thrown(() => openSocket({ family: "netlink", protocol: 0, netns: "/proc/self/ns/uts" }));
     expect(["EINVAL", "EPERM"]).toContain(err.code);
     expect(err.syscall).toBe("setns");
+  });
+
+  it("a netns path that is a FIFO or a plain file → EINVAL at once, never a blocked event loop", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vipd-netns-fifo-"));
+    try {
+      const fifo = join(dir, "fifo");
+      execFileSync("mkfifo", [fifo]);
+      for (const path of [fifo, NATIVE_PATH]) {
+        // In a child: before the fix, open() on the FIFO blocked forever.
+        const r = spawnSync(
+          process.execPath,
+          [
+            "-e",
+            `const n = require(${JSON.stringify(NATIVE_PATH)});
+             try { new n.Socket(n.constants.AF_NETLINK, n.constants.SOCK_RAW, 0, ${JSON.stringify(path)}, null, () => {}); }
+             catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, path: e.path })); }`,
+          ],
+          { encoding: "utf8", timeout: 10_000 },
+        );
+        expect(r.signal).toBeNull();
+        expect(JSON.parse(r.stdout)).toEqual({
+          code: "EINVAL",
+          syscall: "open (not a namespace file)",
+          path,
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("unknown option → ENOPROTOOPT from setsockopt/getsockopt", () => {

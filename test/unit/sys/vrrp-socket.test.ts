@@ -147,6 +147,39 @@ describe("VrrpSocket (IPv4)", () => {
   });
 });
 
+describe("VrrpSocket: packets from another interface", () => {
+  for (const family of ["inet", "inet6"] as const) {
+    it(`${family}: a packet that arrived on another ifindex (queued before SO_BINDTODEVICE) is dropped as 'interface'`, () => {
+      const o = opener();
+      const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family, open: o.open });
+      const got: ReceivedPacket[] = [];
+      const drops: string[][] = [];
+      vs.on("packet", (p) => got.push(p));
+      vs.on("drop", (reason, detail) => drops.push([reason, detail]));
+      const from =
+        family === "inet"
+          ? ({ family: "inet", address: "10.0.1.9" } as const)
+          : ({ family: "inet6", address: "fe80::9", scopeId: 8 } as const);
+      o.made[0]!.emit("message", Buffer.from([0x45]), {
+        from,
+        ifindex: 8,
+        truncated: false,
+      } satisfies RecvInfo);
+      expect(got).toEqual([]);
+      expect(drops).toEqual([
+        ["interface", `packet from ${from.address} arrived on ifindex 8, not on eth0 (ifindex 7)`],
+      ]);
+      // The socket's own interface still gets through.
+      o.made[0]!.emit("message", Buffer.from([0x45]), {
+        from,
+        ifindex: 7,
+        truncated: false,
+      } satisfies RecvInfo);
+      expect(got).toHaveLength(1);
+    });
+  }
+});
+
 describe("VrrpSocket (IPv6)", () => {
   it("joins ff02::12, hop limits 255, no loop; sends scoped to the interface", () => {
     const o = opener();
