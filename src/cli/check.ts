@@ -5,7 +5,8 @@ import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, usageError } fr
 
 /**
  * `vipd check [-c FILE]`: validates a config file.
- * Valid: prints `FILE: OK (N instances, M virtual servers)` to stdout, exits 0.
+ * Valid: prints `FILE: OK (N instances, M virtual servers)` to stdout, exits 0; warnings (valid,
+ * but probably not what was meant) go to stderr as `FILE:LINE:COL: warning: message`.
  * Invalid: prints one `FILE:LINE:COL: message` line per error to stderr (sorted by position), exits 1.
  */
 export const checkCommand: CliCommand = {
@@ -45,6 +46,8 @@ export async function runCheck(args: string[], io: CliIo): Promise<number> {
     for (const issue of result.errors) io.stderr.write(`${formatIssue(issue)}\n`);
     return EXIT.FAILURE;
   }
+  for (const issue of result.warnings)
+    io.stderr.write(`${formatIssue({ ...issue, message: `warning: ${issue.message}` })}\n`);
   const { vrrp, virtualServers } = result.config;
   io.stdout.write(
     `${file}: OK (${vrrp.instances.length} instances, ${virtualServers.length} virtual servers)\n`,

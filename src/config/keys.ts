@@ -27,7 +27,7 @@ export const CONFIG_KEYS = {
   ],
   track_interface: ["name", "weight"],
   garp: ["repeat", "delay", "refresh"],
-  sync_group: ["name", "instances"],
+  sync_group: ["name", "instances", "tracking_weight"],
   virtual_server: [
     "name",
     "address",

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { VipdError } from "../errors.js";
-import { formatIssue } from "./issues.js";
+import { type ConfigIssue, formatIssue } from "./issues.js";
 import { type ConfigResult, type ParseOptions, parseConfig } from "./parse.js";
 import type { VipdConfig } from "./types.js";
 
@@ -24,9 +24,12 @@ export function loadConfig(path: string, options: ParseOptions = {}): ConfigResu
 }
 
 /** loadConfig for callers that cannot go on without a config (the daemon at start-up). */
-export function loadConfigOrThrow(path: string, options: ParseOptions = {}): VipdConfig {
+export function loadConfigOrThrow(
+  path: string,
+  options: ParseOptions = {},
+): { config: VipdConfig; warnings: ConfigIssue[] } {
   const result = loadConfig(path, options);
-  if (result.ok) return result.config;
+  if (result.ok) return { config: result.config, warnings: result.warnings };
   throw new VipdError(
     "CONFIG_INVALID",
     `${path} is not a valid config:\n${result.errors.map(formatIssue).join("\n")}`,

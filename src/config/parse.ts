@@ -24,7 +24,7 @@ import {
 import { readInterfaceName, readVrrp } from "./vrrp.js";
 
 export type ConfigResult =
-  | { ok: true; config: VipdConfig; errors: [] }
+  | { ok: true; config: VipdConfig; errors: []; warnings: ConfigIssue[] }
   | { ok: false; config?: undefined; errors: ConfigIssue[] };
 
 export interface ParseOptions {
@@ -83,6 +83,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   return {
     ok: true,
     errors: [],
+    warnings: r.warnings,
     config: {
       node: node as string,
       log: { level: level as LogLevel },

@@ -22,6 +22,7 @@ export const MERGE_KEY = "<<";
 
 export class Reader {
   private readonly found: ConfigIssue[] = [];
+  private readonly advice: ConfigIssue[] = [];
 
   constructor(
     readonly file: string,
@@ -35,6 +36,17 @@ export class Reader {
 
   get errorCount(): number {
     return this.found.length;
+  }
+
+  /** Things that are valid but probably not what was meant (`vipd check` prints them; exit 0). */
+  get warnings(): ConfigIssue[] {
+    return sortIssues(this.advice);
+  }
+
+  /** Records a warning at a field's value. */
+  warn(field: Field, message: string): void {
+    const { line, col } = this.lineCounter.linePos(field.node.range?.[0] ?? 0);
+    this.advice.push({ file: this.file, line, col, message, path: field.path });
   }
 
   /** Records an issue at a source offset. */

@@ -95,6 +95,12 @@ export interface SyncGroupConfig {
   name: string;
   /** Names of instances (all exist; an instance is in at most one group). */
   instances: string[];
+  /**
+   * Apply the members' track_interfaces weights (keepalived's sgroup_tracking_weight). Off by
+   * default, as in keepalived: in a group a weighted tracked interface that goes down is a FAULT
+   * of the whole group, because a priority drop on one member alone makes routers flap.
+   */
+  trackingWeight: boolean;
 }
 
 export interface VrrpConfig {

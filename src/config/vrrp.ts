@@ -74,7 +74,7 @@ export function readVrrp(r: Reader, field: Field | undefined): VrrpParseResult {
 
   const groupsField = map.get("sync_groups");
   if (groupsField !== undefined) {
-    vrrp.syncGroups = readSyncGroups(r, groupsField, instanceNames);
+    vrrp.syncGroups = readSyncGroups(r, groupsField, vrrp.instances, instanceNames);
   }
   return { vrrp, instanceNames };
 }
@@ -361,7 +361,12 @@ function readGarp(r: Reader, field: Field | undefined): GarpConfig | undefined {
   return ok ? garp : undefined;
 }
 
-function readSyncGroups(r: Reader, field: Field, instanceNames: readonly string[]): SyncGroupConfig[] {
+function readSyncGroups(
+  r: Reader,
+  field: Field,
+  instances: readonly VrrpInstanceConfig[],
+  instanceNames: readonly string[],
+): SyncGroupConfig[] {
   const items = r.list(field, "a list of sync groups") ?? [];
   const groups: SyncGroupConfig[] = [];
   const groupNames = new Set<string>();
@@ -380,8 +385,11 @@ function readSyncGroups(r: Reader, field: Field, instanceNames: readonly string[
     if (listField !== undefined && refs !== undefined && refs.length === 0) {
       r.fail(listField, "a sync group needs at least one instance");
     }
-    const instances: string[] = [];
-    let ok = name !== undefined && refs !== undefined && refs.length > 0;
+    const weightField = map.get("tracking_weight");
+    const trackingWeight = weightField === undefined ? false : r.boolean(weightField);
+    const members: string[] = [];
+    const accepted: { instance: string; ref: Field }[] = [];
+    let ok = name !== undefined && refs !== undefined && refs.length > 0 && trackingWeight !== undefined;
     for (const ref of refs ?? []) {
       const instance = r.string(ref, "an instance name");
       if (instance === undefined) {
@@ -393,7 +401,7 @@ function readSyncGroups(r: Reader, field: Field, instanceNames: readonly string[
         ok = false;
         continue;
       }
-      if (instances.includes(instance)) {
+      if (members.includes(instance)) {
         r.fail(ref, `instance '${instance}' is listed twice`);
         ok = false;
         continue;
@@ -405,9 +413,22 @@ function readSyncGroups(r: Reader, field: Field, instanceNames: readonly string[
         continue;
       }
       if (name !== undefined) member.set(instance, name);
-      instances.push(instance);
+      members.push(instance);
+      accepted.push({ instance, ref });
     }
-    if (ok && name !== undefined) groups.push({ name, instances });
+    if (!ok || name === undefined || trackingWeight === undefined) continue;
+    if (members.length > 1 && !trackingWeight) {
+      for (const { instance, ref } of accepted) {
+        const tracks = instances.find((i) => i.name === instance)?.trackInterfaces ?? [];
+        const weights = tracks.filter((t) => t.weight !== 0);
+        if (weights.length === 0) continue;
+        r.warn(
+          ref,
+          `instance '${instance}' tracks ${weights.map((t) => `${t.name} (weight ${t.weight})`).join(", ")}: in sync group '${name}' a weighted interface that goes down is a FAULT of the group, not a priority change (set tracking_weight: true to apply the weights)`,
+        );
+      }
+    }
+    groups.push({ name, instances: members, trackingWeight });
   }
   return groups;
 }

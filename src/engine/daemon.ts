@@ -31,7 +31,7 @@ import { Alerts, type WebhookConfig as AlertWebhookConfig, vipdVersion } from ".
 import { ApiServer, MetricsServer } from "../api/server.js";
 import { collectStatus, type DaemonStatus, ReconcileTracker } from "../api/status.js";
 import { type ConfigDiff, diff } from "../config/diff.js";
-import { formatIssue } from "../config/issues.js";
+import { type ConfigIssue, formatIssue } from "../config/issues.js";
 import { loadConfig, loadConfigOrThrow } from "../config/load.js";
 import type { VipdConfig, WebhookConfig } from "../config/types.js";
 import { describeError } from "../errors.js";
@@ -117,9 +117,10 @@ export class Daemon {
 
   /** Loads the config (throws CONFIG_INVALID with every issue), starts VRRP and IPVS. */
   static async start(configPath: string): Promise<Daemon> {
-    const config = loadConfigOrThrow(configPath);
+    const { config, warnings } = loadConfigOrThrow(configPath);
     setLogLevel(config.log.level);
     const d = new Daemon(configPath, config);
+    d.logWarnings(warnings);
     try {
       await d.startParts();
     } catch (err) {
@@ -243,6 +244,12 @@ export class Daemon {
     return run;
   }
 
+  private logWarnings(warnings: readonly ConfigIssue[]): void {
+    for (const w of warnings) {
+      this.log.warn({ event: "config.warning", config: this.configPath, path: w.path }, formatIssue(w));
+    }
+  }
+
   private async reloadNow(): Promise<boolean> {
     if (this.stopping) return false;
     const result = loadConfig(this.configPath);
@@ -255,6 +262,7 @@ export class Daemon {
       return false;
     }
     const next = result.config;
+    this.logWarnings(result.warnings);
     const d = diff(this.config, next);
     if (!d.changed) {
       this.log.info({ event: "config.reload_unchanged", config: this.configPath }, "reload: no changes");

@@ -48,6 +48,7 @@ export interface MigratedInstance {
 export interface MigratedSyncGroup {
   name: string;
   instances: string[];
+  tracking_weight?: boolean;
 }
 
 export interface MigratedCheck {
@@ -980,9 +981,12 @@ class Converter {
       return;
     }
     const members: string[] = [];
+    let trackingWeight = false;
     for (const c of s.block ?? []) {
       const key = c.keyword.text;
-      if (key === "group") {
+      if (key === "sgroup_tracking_weight") {
+        trackingWeight = true;
+      } else if (key === "group") {
         for (const entry of this.entries(c.block, {})) {
           const member = entry.head.text;
           if (!this.instances.some((i) => i.name === member)) {
@@ -1029,7 +1033,7 @@ class Converter {
       this.warn(s, `sync group '${name}' has no translated instance; skipped`);
       return;
     }
-    this.syncGroups.push({ name, instances: members });
+    this.syncGroups.push({ name, instances: members, ...(trackingWeight ? { tracking_weight: true } : {}) });
   }
 
   // ------------------------------------------------------------------------------------------

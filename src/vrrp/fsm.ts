@@ -40,6 +40,13 @@ import { compareIp, type IpFamily, ipFamily, normalizeIp, type VrrpAdvert } from
  * - Faults: the driver reports its aggregate (`fault` when any interface/weight-0 track is down,
  *   `fault_cleared` when none is). A sync group can also force FAULT; the instance leaves FAULT
  *   when neither holds.
+ * - Sync groups (keepalived's vrrp_sync_can_goto_master): a member's master-down timer does not
+ *   make it MASTER. It only records that it wants MASTER (`wantMaster`, a `want_master` action)
+ *   and re-arms; the group moves every member to MASTER once all of them want it. Hearing a
+ *   master again withdraws the wish. So a partition on one segment of the group cannot make a
+ *   router master on the segments where it still hears a better master (two masters, flapping).
+ *   A member the group sends from MASTER to BACKUP does not send a priority-0 advert (keepalived
+ *   neither): that would pull its peer in early and feed the flapping.
  */
 
 export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "FAULT";
@@ -113,6 +120,10 @@ export interface InstanceState {
   readonly preemptUntil: number | null;
   /** BACKUP: the master whose adverts we last accepted. */
   readonly master: { readonly ip: string; readonly priority: number } | null;
+  /** The instance is in a sync group (of two or more): its master-down timer only asks. */
+  readonly syncMember: boolean;
+  /** BACKUP, sync member: its master-down timer expired and no master was heard since. */
+  readonly wantMaster: boolean;
 }
 
 export type SyncTarget = "MASTER" | "BACKUP" | "FAULT";
@@ -126,6 +137,8 @@ export type FsmInput =
   | { type: "fault_cleared" }
   | { type: "priority"; effectivePriority: number }
   | { type: "sync_group"; to: SyncTarget }
+  /** Joins (true) or leaves (false) a sync group. */
+  | { type: "sync_member"; member: boolean }
   | { type: "demote"; reason: string }
   | { type: "demote_cleared" };
 
@@ -150,7 +163,9 @@ export type Action =
   | { type: "add_vips" }
   | { type: "del_vips" }
   /** Send `count` gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every VIP. */
-  | { type: "garp"; count: number; reason: GarpReason };
+  | { type: "garp"; count: number; reason: GarpReason }
+  /** A sync member's master-down timer expired: ask the group (SyncGroup.onWantMaster). */
+  | { type: "want_master" };
 
 export interface StepResult {
   state: InstanceState;
@@ -227,6 +242,8 @@ export function createInstance(config: FsmConfig): InstanceState {
     garpDelayedPending: false,
     preemptUntil: null,
     master: null,
+    syncMember: false,
+    wantMaster: false,
   };
 }
 
@@ -322,6 +339,7 @@ export function transition(
     garpDelayedPending: false,
     preemptUntil: null,
     master: null,
+    wantMaster: false,
   };
   switch (to) {
     case "MASTER": {
@@ -381,6 +399,12 @@ function advertCs(a: VrrpAdvert): number {
 function onTimer(s: InstanceState, now: number): StepResult {
   if (s.state === "BACKUP") {
     if (s.masterDownAt !== null && now >= s.masterDownAt) {
+      if (s.syncMember) {
+        return {
+          state: { ...s, wantMaster: true, masterDownAt: now + masterDownIntervalMs(s) },
+          actions: [{ type: "want_master" }],
+        };
+      }
       return transition(s, "MASTER", "master_down", now, {
         ...(s.master ? { detail: `last master ${s.master.ip}` } : {}),
       });
@@ -419,6 +443,7 @@ function onAdvertBackup(s: InstanceState, advert: VrrpAdvert, src: string, now: 
     // Accept this master: learn its interval (v3), reset the master-down timer.
     let next: InstanceState = {
       ...s,
+      wantMaster: false,
       master: { ip: normalizeIp(src), priority: advert.priority },
       masterAdverIntervalCs: version === 3 ? advertCs(advert) : s.masterAdverIntervalCs,
     };
@@ -538,6 +563,9 @@ export function step(s: InstanceState, input: FsmInput, now: number): StepResult
 
     case "sync_group":
       return onSyncGroup(s, input.to, now);
+
+    case "sync_member":
+      return none({ ...s, syncMember: input.member, wantMaster: input.member && s.wantMaster });
   }
 }
 
@@ -556,7 +584,7 @@ function onSyncGroup(s: InstanceState, to: SyncTarget, now: number): StepResult 
     case "BACKUP": {
       const next = { ...s, syncFault: false };
       if (s.state === "FAULT" && s.fault === null) return transition(next, "BACKUP", "sync_group", now);
-      if (s.state === "MASTER") return transition(next, "BACKUP", "sync_group", now, { resign: true });
+      if (s.state === "MASTER") return transition(next, "BACKUP", "sync_group", now);
       return none(next);
     }
     case "MASTER":

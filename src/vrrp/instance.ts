@@ -134,6 +134,8 @@ export interface InstanceStatus {
 
 export interface InstanceEvents {
   transition: [event: TransitionEvent];
+  /** A sync member's master-down timer expired; its group decides (SyncGroup.onWantMaster). */
+  want_master: [];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,6 +251,11 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
 
   get primaryIp(): string | null {
     return this.primary;
+  }
+
+  /** BACKUP in a sync group: its master-down timer expired and no master was heard since. */
+  get wantsMaster(): boolean {
+    return this.fsm.wantMaster;
   }
 
   /** The instance's own fault (interface, weight-0 track, no address), as opposed to a sync group's. */
@@ -468,6 +475,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     for (const action of result.actions) this.run(action, before, events);
     this.rearm();
     for (const e of events) this.emit("transition", e);
+    if (result.actions.some((a) => a.type === "want_master")) this.emit("want_master");
   }
 
   private run(action: Action, before: InstanceState, events: TransitionEvent[]): void {
@@ -518,6 +526,9 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
         return;
       case "garp":
         if (action.count > 0) this.enqueueAnnounce(this.cfg.virtualIps, action.count);
+        return;
+      case "want_master":
+        // Emitted after the step (see apply): the group may move this instance at once.
         return;
     }
   }

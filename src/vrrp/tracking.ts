@@ -11,6 +11,10 @@
  *   tracked interface is down; a positive weight is added while it is up. The result is kept
  *   in 1..254 (0 and 255 have protocol meanings; the fsm ignores it for an address owner).
  * - A tracked interface that does not exist counts as down.
+ * - In a sync group (unless its tracking_weight is set) every weight counts as 0: a tracked
+ *   interface that is down is a fault, and the group goes to FAULT together. A priority drop on
+ *   one member alone would make it lose its segment while the others keep theirs, and the group
+ *   would flap (keepalived forces the same).
  */
 import type { TrackInterfaceConfig } from "../config/types.js";
 
@@ -26,6 +30,8 @@ export interface TrackingConfig {
   interface: string;
   priority: number;
   trackInterfaces: readonly TrackInterfaceConfig[];
+  /** Every weight counts as 0 (a sync group member without tracking_weight). */
+  weightsAreFaults?: boolean;
 }
 
 export interface TrackingResult {
@@ -65,8 +71,9 @@ export class Tracker {
     else this.links.set(link.name, link);
   }
 
+  /** A config that leaves weightsAreFaults out keeps the current setting (the group's). */
   reconfigure(config: TrackingConfig): void {
-    this.config = config;
+    this.config = { ...config, weightsAreFaults: config.weightsAreFaults ?? this.config.weightsAreFaults };
   }
 
   /** Names of the interfaces this instance depends on (its own first). */
@@ -82,8 +89,13 @@ export class Tracker {
     let priority = this.config.priority;
     for (const t of this.config.trackInterfaces) {
       const up = linkIsUp(this.links.get(t.name));
-      if (t.weight === 0) {
-        if (!up && fault === null) fault = `tracked interface ${t.name} is down (weight 0)`;
+      if (t.weight === 0 || this.config.weightsAreFaults === true) {
+        if (!up && fault === null) {
+          fault =
+            t.weight === 0
+              ? `tracked interface ${t.name} is down (weight 0)`
+              : `tracked interface ${t.name} is down (weight ${t.weight} counts as 0 in a sync group)`;
+        }
       } else if (t.weight < 0 ? !up : up) {
         priority += t.weight;
       }

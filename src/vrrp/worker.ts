@@ -302,6 +302,7 @@ export class VrrpRuntime {
       this.post({ type: "transition", event, status: instance.status() });
       m.group?.onTransition(instance, event);
     });
+    instance.on("want_master", () => m.group?.onWantMaster(instance));
     return m;
   }
 
@@ -338,8 +339,12 @@ export class VrrpRuntime {
   }
 
   private rebuildGroups(): void {
-    for (const m of this.managed.values()) m.group = undefined;
+    for (const m of this.managed.values()) {
+      m.group = undefined;
+      m.instance.input({ type: "sync_member", member: false });
+    }
     this.groups = [];
+    const weightsAreFaults = new Set<string>();
     for (const g of this.config?.vrrp.syncGroups ?? []) {
       const members = g.instances
         .map((n) => this.managed.get(n))
@@ -348,8 +353,15 @@ export class VrrpRuntime {
         g.name,
         members.map((m) => m.instance),
       );
-      for (const m of members) m.group = group;
+      for (const m of members) {
+        m.group = group;
+        if (members.length > 1 && !g.trackingWeight) weightsAreFaults.add(m.config.name);
+      }
       this.groups.push(group);
+    }
+    for (const m of this.managed.values()) {
+      m.tracker.reconfigure({ ...m.config, weightsAreFaults: weightsAreFaults.has(m.config.name) });
+      this.applyHealth(m);
     }
     for (const g of this.groups) g.reconcile();
   }

@@ -35,6 +35,25 @@ describe("vipd check", () => {
     });
   });
 
+  it("prints warnings as FILE:LINE:COL: warning: lines on stderr and still exits 0", async () => {
+    const file = join(dir, "warn.yaml");
+    writeFileSync(
+      file,
+      `vrrp:
+  instances:
+    - { name: a, interface: eth0, vrid: 1, priority: 100, virtual_ips: [10.0.0.1/24], track_interfaces: [{ name: eth1, weight: -50 }] }
+    - { name: b, interface: eth1, vrid: 2, priority: 100, virtual_ips: [10.0.1.1/24] }
+  sync_groups: [{ name: g, instances: [a, b] }]
+`,
+    );
+    const r = await run("check", "-c", file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${file}: OK (2 instances, 0 virtual servers)\n`);
+    expect(r.stderr).toMatch(
+      new RegExp(`^${file.replace(/[.]/g, "\\.")}:5:40: warning: instance 'a' tracks eth1 \\(weight -50\\)`),
+    );
+  });
+
   it("accepts the file as an argument and --config", async () => {
     const file = join(repo, "config/lb2.yaml");
     expect((await run("check", file)).code).toBe(0);

@@ -42,7 +42,7 @@ describe("loadConfig", () => {
     writeFileSync(good, "node: n1\nvirtual_servers:\n  - { name: w, address: 10.0.0.1, port: 80 }\n");
     const result = loadConfig(good);
     expect(result.ok && result.config.node).toBe("n1");
-    expect(loadConfigOrThrow(good).virtualServers).toHaveLength(1);
+    expect(loadConfigOrThrow(good).config.virtualServers).toHaveLength(1);
     const bad = join(dir, "bad2.yaml");
     writeFileSync(bad, "node: n1\n");
     expect(() => loadConfigOrThrow(bad)).toThrow(VipdError);

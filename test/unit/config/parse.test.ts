@@ -75,7 +75,7 @@ describe("the DESIGN.md contract example", () => {
         checksumMode: "pseudo",
       },
     ]);
-    expect(config.vrrp.syncGroups).toEqual([{ name: "g1", instances: ["web"] }]);
+    expect(config.vrrp.syncGroups).toEqual([{ name: "g1", instances: ["web"], trackingWeight: false }]);
     const vs = config.virtualServers[0];
     expect(vs).toMatchObject({
       name: "web",
@@ -267,6 +267,46 @@ describe("check merging", () => {
     const result = parseConfig(text("{ interval: 1s }"), "t.yaml");
     expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([
       "t.yaml:7:49: timeout 2s is longer than interval 1s",
+    ]);
+  });
+});
+
+describe("sync_groups: tracking_weight", () => {
+  const config = (group: string) => `vrrp:
+  instances:
+    - { name: a, interface: eth0, vrid: 1, priority: 100, virtual_ips: [10.0.0.1/24], track_interfaces: [{ name: eth1, weight: -50 }, { name: eth2, weight: 0 }] }
+    - { name: b, interface: eth1, vrid: 2, priority: 100, virtual_ips: [10.0.1.1/24] }
+  sync_groups:
+${group}
+`;
+
+  it("warns, at the member, that a weighted track counts as a FAULT of the group when it is off", () => {
+    const r = parseConfig(config("    - { name: g, instances: [a, b] }"), "t.yaml");
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.vrrp.syncGroups).toEqual([{ name: "g", instances: ["a", "b"], trackingWeight: false }]);
+    expect(r.warnings.map(formatIssue)).toEqual([
+      "t.yaml:6:30: instance 'a' tracks eth1 (weight -50): in sync group 'g' a weighted interface that goes down is a FAULT of the group, not a priority change (set tracking_weight: true to apply the weights)",
+    ]);
+  });
+
+  it("takes tracking_weight: true and then has nothing to warn about; a group of one neither", () => {
+    const on = parseConfig(config("    - { name: g, instances: [a, b], tracking_weight: true }"), "t.yaml");
+    expect(on.ok && on.config.vrrp.syncGroups[0]?.trackingWeight).toBe(true);
+    expect(on.ok && on.warnings).toEqual([]);
+    const alone = parseConfig(config("    - { name: g, instances: [a] }"), "t.yaml");
+    expect(alone.ok && alone.warnings).toEqual([]);
+  });
+
+  it("rejects a tracking_weight that is not a boolean, and suggests the key when misspelt", () => {
+    const bad = parseConfig(config("    - { name: g, instances: [a, b], tracking_weight: 3 }"), "t.yaml");
+    expect(bad.ok).toBe(false);
+    expect(bad.errors.map(formatIssue)).toEqual([expect.stringMatching(/^t\.yaml:6:54: .*true or false/)]);
+    const typo = parseConfig(config("    - { name: g, instances: [a, b], tracking_weigth: true }"), "t.yaml");
+    expect(typo.errors.map(formatIssue)).toEqual([
+      expect.stringMatching(
+        /^t\.yaml:6:37: unknown key 'tracking_weigth' \(did you mean 'tracking_weight'\?\)/,
+      ),
     ]);
   });
 });

@@ -446,7 +446,36 @@ vrrp_sync_group EMPTY {
       "k.conf:23:1: vrrp_sync_group: sync group 'EMPTY' has no translated instance; skipped",
       "k.conf:25:9: group: instance 'GONE' was not translated; left out of sync group 'EMPTY'",
     ]);
-    expect(validated(result).vrrp.syncGroups).toEqual([{ name: "G", instances: ["A", "B"] }]);
+    expect(validated(result).vrrp.syncGroups).toEqual([
+      { name: "G", instances: ["A", "B"], trackingWeight: false },
+    ]);
+  });
+});
+
+describe("vrrp_sync_group sgroup_tracking_weight", () => {
+  it("becomes tracking_weight: true", () => {
+    const result = convert(`vrrp_sync_group G {
+    group {
+        A
+        B
+    }
+    sgroup_tracking_weight
+}
+${instance(VIP, "A")}
+vrrp_instance B {
+    interface eth1
+    virtual_router_id 52
+    virtual_ipaddress {
+        10.1.0.1/24
+    }
+}`);
+    expect(result.config.vrrp?.sync_groups).toEqual([
+      { name: "G", instances: ["A", "B"], tracking_weight: true },
+    ]);
+    expect(warnings(result)).toEqual([]);
+    expect(validated(result).vrrp.syncGroups).toEqual([
+      { name: "G", instances: ["A", "B"], trackingWeight: true },
+    ]);
   });
 });
 

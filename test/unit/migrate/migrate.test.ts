@@ -101,7 +101,9 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
         checksumMode: "pseudo",
       },
     ]);
-    expect(config.vrrp.syncGroups).toEqual([{ name: "VG_LVS", instances: ["VI_FRONT", "VI_BACK"] }]);
+    expect(config.vrrp.syncGroups).toEqual([
+      { name: "VG_LVS", instances: ["VI_FRONT", "VI_BACK"], trackingWeight: false },
+    ]);
 
     const [web, tls] = config.virtualServers;
     expect(web).toMatchObject({
