@@ -148,6 +148,15 @@ export function renderPrometheus(status: DaemonStatus): string {
     ),
   );
   e.family(
+    "vipd_vrrp_compat_adverts_total",
+    "counter",
+    "Adverts an instance accepted in a peer's non-standard form, by kind (group_checksum_on_unicast: keepalived before 1.3.6).",
+    instances.map((i) => [
+      { instance: i.name, kind: "group_checksum_on_unicast" },
+      i.compat.groupChecksumOnUnicast,
+    ]),
+  );
+  e.family(
     "vipd_vrrp_last_transition_timestamp_seconds",
     "gauge",
     "When an instance last changed state, in seconds since the epoch.",

@@ -85,6 +85,8 @@ export interface VrrpInstanceStatus {
   /** Received packets dropped, by reason (every reason listed, zeros included). */
   drops: Record<string, number>;
   errors: { send: number; vips: number; announce: number };
+  /** Adverts accepted in a peer's non-standard form (old keepalived's unicast checksum). */
+  compat: { groupChecksumOnUnicast: number };
 }
 
 export interface IpvsDestinationStatus {
@@ -186,6 +188,7 @@ export interface InstanceStatusInput {
     sendErrors?: number;
     vipErrors?: number;
     announceErrors?: number;
+    groupChecksumOnUnicast?: number;
   };
   drops: Readonly<Record<string, number>>;
 }
@@ -399,6 +402,7 @@ export function vrrpInstanceStatus(s: InstanceStatusInput, last?: TransitionInpu
       vips: s.counters.vipErrors ?? 0,
       announce: s.counters.announceErrors ?? 0,
     },
+    compat: { groupChecksumOnUnicast: s.counters.groupChecksumOnUnicast ?? 0 },
   };
 }
 

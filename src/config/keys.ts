@@ -24,8 +24,10 @@ export const CONFIG_KEYS = {
     "track_interfaces",
     "garp",
     "checksum_mode",
+    "unicast_ttl",
   ],
   track_interface: ["name", "weight"],
+  unicast_ttl: ["send", "require"],
   garp: ["repeat", "delay", "refresh"],
   sync_group: ["name", "instances", "tracking_weight"],
   virtual_server: [

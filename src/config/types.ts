@@ -89,6 +89,11 @@ export interface VrrpInstanceConfig {
   garp: GarpConfig;
   /** Only meaningful for v3 over IPv4; always set (default "pseudo"). */
   checksumMode: ChecksumMode;
+  /**
+   * TTL / hop limit of unicast adverts: `send` (default 255) is what ours carry, `require`
+   * (default: none) what a received unicast advert must carry. Multicast is always 255.
+   */
+  unicastTtl: { send: number; require?: number };
 }
 
 export interface SyncGroupConfig {

@@ -238,6 +238,8 @@ function readInstance(r: Reader, item: Field, seen: Seen): VrrpInstanceConfig | 
     }
   }
 
+  const unicastTtl = readUnicastTtl(r, map.get("unicast_ttl"));
+
   if (r.errorCount !== errorsBefore) return undefined;
   return {
     name: name as string,
@@ -255,7 +257,25 @@ function readInstance(r: Reader, item: Field, seen: Seen): VrrpInstanceConfig | 
     trackInterfaces: trackInterfaces ?? [],
     garp: garp as GarpConfig,
     checksumMode: checksumMode as ChecksumMode,
+    unicastTtl: unicastTtl as VrrpInstanceConfig["unicastTtl"],
   };
+}
+
+/** `unicast_ttl: N` (send and require N) or `{ send: N, require: M }`; default send 255, require none. */
+function readUnicastTtl(r: Reader, field: Field | undefined): VrrpInstanceConfig["unicastTtl"] | undefined {
+  if (field === undefined) return { send: 255 };
+  if (isScalar(field.node)) {
+    const ttl = r.integer(field, 1, 255, "a TTL (1..255)");
+    return ttl === undefined ? undefined : { send: ttl, require: ttl };
+  }
+  const map = r.map(field, CONFIG_KEYS.unicast_ttl, "a TTL (1..255) or a mapping with send and require");
+  if (map === undefined) return undefined;
+  const sendField = map.get("send");
+  const requireField = map.get("require");
+  const send = sendField === undefined ? 255 : r.integer(sendField, 1, 255, "a TTL (1..255)");
+  const require = requireField === undefined ? undefined : r.integer(requireField, 1, 255, "a TTL (1..255)");
+  if (send === undefined || (requireField !== undefined && require === undefined)) return undefined;
+  return require === undefined ? { send } : { send, require };
 }
 
 function isEmptySeq(field: Field): boolean {

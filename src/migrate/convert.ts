@@ -40,6 +40,7 @@ export interface MigratedInstance {
   preempt_delay?: string;
   virtual_ips: string[];
   unicast_peers?: string[];
+  unicast_ttl?: { send: number };
   source_address?: string;
   track_interfaces?: MigratedTrackInterface[];
   garp?: MigratedGarp;
@@ -551,6 +552,7 @@ class Converter {
     let advert: { us: number; at: Statement } | undefined;
     let preempt = true;
     let preemptDelayMs: number | undefined;
+    let unicastTtl: number | undefined;
     let stateMaster: Statement | undefined;
     let nopreempt: Statement | undefined;
     const vipBlocks: Statement[] = [];
@@ -651,6 +653,10 @@ class Converter {
           break;
         case "smtp_alert":
           this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS} (event vrrp.state)`);
+          break;
+        case "unicast_ttl":
+          // keepalived sends unicast adverts with it and checks no TTL on unicast (nor does vipd by default).
+          unicastTtl = this.int(c, 1, 255, "a TTL") ?? unicastTtl;
           break;
         case "lvs_sync_daemon_interface": {
           const word = this.arg(c, "an interface name");
@@ -767,6 +773,7 @@ class Converter {
 
     const peers = this.peers(peerBlocks, family);
     if (peers.length > 0) out.unicast_peers = peers;
+    if (unicastTtl !== undefined) out.unicast_ttl = { send: unicastTtl };
     if (source !== undefined) {
       const address = this.address(source, source.args[0], family, "source address");
       if (address !== undefined) out.source_address = address;

@@ -65,6 +65,8 @@ export interface SendAdvertOptions {
   peers: readonly string[];
   /** v3 over IPv4 only. */
   checksumMode: ChecksumMode;
+  /** TTL / hop limit of adverts to unicast peers; default 255 (the group always gets 255). */
+  unicastTtl?: number;
 }
 
 export interface VrrpSocketOptions {
@@ -226,7 +228,13 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
           dst: to,
           checksumMode: opts.checksumMode,
         });
-        this.sock.send(bytes, this.destination(to), { ifindex: this.ifindex, source });
+        // The socket's default is 255 for both; a unicast advert may carry another (unicast_ttl).
+        const hopLimit = opts.peers.length > 0 ? opts.unicastTtl : undefined;
+        this.sock.send(bytes, this.destination(to), {
+          ifindex: this.ifindex,
+          source,
+          ...(hopLimit !== undefined ? { hopLimit } : {}),
+        });
         sent += 1;
       } catch (err) {
         firstError ??= err;

@@ -108,6 +108,8 @@ export interface InstanceCounters {
   announceErrors: number;
   transitions: number;
   becameMaster: number;
+  /** Unicast adverts accepted in old keepalived's checksum form (see ReceivedAdvert). */
+  groupChecksumOnUnicast: number;
 }
 
 export interface InstanceStatus {
@@ -211,7 +213,9 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     announceErrors: 0,
     transitions: 0,
     becameMaster: 0,
+    groupChecksumOnUnicast: 0,
   };
+  private readonly legacyChecksumPeers = new Set<string>();
 
   constructor(opts: InstanceOptions) {
     super();
@@ -382,6 +386,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       vrid: this.cfg.vrid,
       family: this.family,
       advertIntervalCs: Math.round(this.cfg.advertIntervalMs / 10),
+      ...(this.cfg.unicastTtl.require !== undefined ? { unicastTtl: this.cfg.unicastTtl.require } : {}),
     };
     if (pkt.family !== this.family) return;
     const result =
@@ -403,6 +408,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     }
     const advert = result.advert;
     this.counters.advertsReceived += 1;
+    if (advert.groupChecksumOnUnicast) this.countLegacyChecksum(advert.src);
     if (this.fsm.state === "BACKUP") {
       if (advert.priority === 0) {
         this.resignedBy = advert.src;
@@ -631,6 +637,17 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       () => {
         this.counters.announceErrors += 1;
       },
+    );
+  }
+
+  /** Old keepalived's unicast checksum form: accepted, counted, logged once per peer. */
+  private countLegacyChecksum(src: string): void {
+    this.counters.groupChecksumOnUnicast += 1;
+    if (this.legacyChecksumPeers.has(src)) return;
+    this.legacyChecksumPeers.add(src);
+    this.log.warn(
+      { event: "vrrp.compat", compat: "group_checksum_on_unicast", src },
+      `${src} checksums its unicast adverts as if sent to the group (keepalived before 1.3.6): accepted; upgrade it`,
     );
   }
 

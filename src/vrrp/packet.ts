@@ -186,7 +186,16 @@ export interface VrrpAdvertV3 {
 export type VrrpAdvert = VrrpAdvertV2 | VrrpAdvertV3;
 
 /** An advert that passed validation, with where it came from and which checksum form matched. */
-export type ReceivedAdvert = VrrpAdvert & { src: string; checksumMode: ChecksumMode };
+export type ReceivedAdvert = VrrpAdvert & {
+  src: string;
+  checksumMode: ChecksumMode;
+  /**
+   * A unicast VRRPv3 advert whose pseudo-header checksum was computed with the group address as
+   * the destination: keepalived before 1.3.6 (RHEL 7's 1.3.5) sends that form. Accepted on
+   * receive and counted; never sent.
+   */
+  groupChecksumOnUnicast?: true;
+};
 
 /** The advertised interval in centiseconds, whatever the version. */
 export function advertIntervalCs(advert: VrrpAdvert): number {
@@ -330,27 +339,32 @@ function decodeChecked(payload: Buffer, opts: DecodeOptions, expectVersion?: 2 |
 
   const got = payload.readUInt16BE(6);
   let checksumMode: ChecksumMode;
+  let groupChecksumOnUnicast = false;
   if (version === 2) {
     const want = vrrpChecksum(payload, family, "message");
     if (got !== want)
       return drop("checksum", `checksum ${hex16(got)}, computed ${hex16(want)} (message only)`);
     checksumMode = "message";
-  } else if (family === "inet6") {
-    const want = vrrpChecksum(payload, family, "pseudo", opts.src, opts.dst);
-    if (got !== want)
-      return drop("checksum", `checksum ${hex16(got)}, computed ${hex16(want)} (pseudo-header)`);
-    checksumMode = "pseudo";
   } else {
-    // v3 over IPv4: both forms are in the field; accept either, and say which one it was.
+    // v3: the pseudo-header form; over IPv4 the message-only form is in the field too. On a
+    // unicast destination, old keepalived's form (the group as the pseudo-header destination).
     const pseudo = vrrpChecksum(payload, family, "pseudo", opts.src, opts.dst);
-    const message = vrrpChecksum(payload, family, "message");
+    const message = family === "inet" ? vrrpChecksum(payload, family, "message") : undefined;
+    const group = family === "inet" ? VRRP_MCAST_V4 : VRRP_MCAST_V6;
+    const legacy = isMulticast(opts.dst)
+      ? undefined
+      : vrrpChecksum(payload, family, "pseudo", opts.src, group);
     if (got === pseudo) checksumMode = "pseudo";
     else if (got === message) checksumMode = "message";
-    else {
-      return drop(
-        "checksum",
-        `checksum ${hex16(got)}, computed ${hex16(pseudo)} (pseudo-header) or ${hex16(message)} (message only)`,
-      );
+    else if (got === legacy) {
+      checksumMode = "pseudo";
+      groupChecksumOnUnicast = true;
+    } else {
+      const forms = [`${hex16(pseudo)} (pseudo-header)`];
+      if (message !== undefined) forms.push(`${hex16(message)} (message only)`);
+      if (legacy !== undefined)
+        forms.push(`${hex16(legacy)} (pseudo-header to ${group}, keepalived < 1.3.6)`);
+      return drop("checksum", `checksum ${hex16(got)}, computed ${forms.join(" or ")}`);
     }
   }
 
@@ -374,7 +388,14 @@ function decodeChecked(payload: Buffer, opts: DecodeOptions, expectVersion?: 2 |
     addresses.push(formatIp(payload.subarray(off, off + alen)));
   }
   const src = normalizeIp(opts.src);
-  const base = { vrid: payload[1]!, priority: payload[2]!, addresses, src, checksumMode };
+  const base = {
+    vrid: payload[1]!,
+    priority: payload[2]!,
+    addresses,
+    src,
+    checksumMode,
+    ...(groupChecksumOnUnicast ? { groupChecksumOnUnicast: true as const } : {}),
+  };
   if (version === 2) {
     return {
       ok: true,
@@ -430,11 +451,24 @@ export interface ValidateExpect {
   advertIntervalCs: number;
   /** Only 0 (no authentication) is supported. */
   authType?: 0;
+  /**
+   * The TTL / hop limit a unicast advert must carry; undefined: any. (Multicast adverts always
+   * need 255. keepalived checks only multicast, and sends IPv6 unicast adverts with the
+   * kernel's default hop limit, usually 64, unless its unicast_ttl is set.)
+   */
+  unicastTtl?: number;
+}
+
+/** A multicast destination (224.0.0.0/4, ff00::/8): the VRRP group, or a misdirected advert. */
+function isMulticast(address: string): boolean {
+  const bytes = ipToBytes(address);
+  return bytes.length === 4 ? (bytes[0]! & 0xf0) === 0xe0 : bytes[0] === 0xff;
 }
 
 /**
  * Full receive validation for one instance. Checks in this fixed order, stopping at the
- * first failure: ttl (must be 255), length, version, checksum, type, address_count, vrid,
+ * first failure: ttl (255 to the group; on unicast `expect.unicastTtl`, or any), length,
+ * version, checksum, type, address_count, vrid,
  * auth_type (v2: must be 0), advert_interval (v2: must equal ours; v3: must not be 0).
  *
  * Authentication: vipd supports only auth type 0. RFC 3768 removed simple-text and IP-AH
@@ -455,12 +489,15 @@ export function validateAdvert(input: ValidateInput, expect: ValidateExpect): De
   }
   checkLocalAddress(input.src, input.family, "src");
   checkLocalAddress(input.dst, input.family, "dst");
-  if (input.ttlOrHopLimit !== VRRP_TTL) {
+  const toGroup = isMulticast(input.dst);
+  const wantTtl = toGroup ? VRRP_TTL : expect.unicastTtl;
+  if (wantTtl !== undefined && input.ttlOrHopLimit !== wantTtl) {
+    const what = input.family === "inet" ? "TTL" : "hop limit";
     return drop(
       "ttl",
       input.ttlOrHopLimit === undefined
-        ? `${input.family === "inet" ? "TTL" : "hop limit"} unknown`
-        : `${input.family === "inet" ? "TTL" : "hop limit"} ${input.ttlOrHopLimit}, expected ${VRRP_TTL}`,
+        ? `${what} unknown`
+        : `${what} ${input.ttlOrHopLimit}, expected ${wantTtl}${toGroup ? "" : " (unicast_ttl)"}`,
     );
   }
   const r = decodeChecked(input.payload, input, expect.version);

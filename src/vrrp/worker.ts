@@ -388,6 +388,7 @@ export class VrrpRuntime {
         entry.socket.sendAdvert(advert, source, {
           peers: m.config.unicastPeers,
           checksumMode: m.config.checksumMode,
+          unicastTtl: m.config.unicastTtl.send,
         });
       },
       addVips: async (vips) => {

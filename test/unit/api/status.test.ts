@@ -59,6 +59,7 @@ describe("buildStatus", () => {
     expect(web).toEqual({
       name: "web",
       interface: "eth0",
+      compat: { groupChecksumOnUnicast: 0 },
       vrid: 51,
       family: 4,
       version: 3,

@@ -73,6 +73,7 @@ describe("the DESIGN.md contract example", () => {
         trackInterfaces: [{ name: "eth1", weight: -50 }],
         garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
         checksumMode: "pseudo",
+        unicastTtl: { send: 255 },
       },
     ]);
     expect(config.vrrp.syncGroups).toEqual([{ name: "g1", instances: ["web"], trackingWeight: false }]);
@@ -148,6 +149,7 @@ describe("defaults", () => {
       trackInterfaces: [],
       garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
       checksumMode: "pseudo",
+      unicastTtl: { send: 255 },
     });
   });
 
@@ -307,6 +309,35 @@ ${group}
       expect.stringMatching(
         /^t\.yaml:6:37: unknown key 'tracking_weigth' \(did you mean 'tracking_weight'\?\)/,
       ),
+    ]);
+  });
+});
+
+describe("vrrp instance: unicast_ttl", () => {
+  const cfg = (ttl: string) =>
+    `vrrp:\n  instances:\n    - { name: a, interface: eth0, vrid: 1, priority: 100, virtual_ips: [10.0.0.1/24], unicast_peers: [10.0.0.2], unicast_ttl: ${ttl} }\n`;
+  const ttlOf = (ttl: string) => {
+    const r = parseConfig(cfg(ttl), "t.yaml");
+    return r.ok ? r.config.vrrp.instances[0]?.unicastTtl : r.errors.map(formatIssue);
+  };
+
+  it("a number sends and requires it; a mapping sets either; the default sends 255 and requires nothing", () => {
+    expect(ttlOf("64")).toEqual({ send: 64, require: 64 });
+    expect(ttlOf("{ send: 64 }")).toEqual({ send: 64 });
+    expect(ttlOf("{ require: 255 }")).toEqual({ send: 255, require: 255 });
+    const r = parseConfig(cfg("{}").replace(", unicast_ttl: {}", ""), "t.yaml");
+    expect(r.ok && r.config.vrrp.instances[0]?.unicastTtl).toEqual({ send: 255 });
+  });
+
+  it("rejects out-of-range TTLs and unknown keys, at their position", () => {
+    expect(ttlOf("0")).toEqual([
+      expect.stringMatching(/^t\.yaml:3:127: unicast_ttl 0 is out of range \(1\.\.255\)/),
+    ]);
+    expect(ttlOf("{ send: 300 }")).toEqual([
+      expect.stringMatching(/^t\.yaml:3:135: send 300 is out of range \(1\.\.255\)/),
+    ]);
+    expect(ttlOf("{ requir: 255 }")).toEqual([
+      expect.stringMatching(/^t\.yaml:3:129: unknown key 'requir' \(did you mean 'require'\?\)/),
     ]);
   });
 });

@@ -83,6 +83,7 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
         trackInterfaces: [{ name: "eth1", weight: -60 }],
         garp: { repeat: 3, delayMs: 5000, refreshMs: 60_000 },
         checksumMode: "pseudo",
+        unicastTtl: { send: 255 },
       },
       {
         name: "VI_BACK",
@@ -99,6 +100,7 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
         trackInterfaces: [{ name: "eth0", weight: 0 }],
         garp: { repeat: 5, delayMs: 5000, refreshMs: 60_000 },
         checksumMode: "pseudo",
+        unicastTtl: { send: 255 },
       },
     ]);
     expect(config.vrrp.syncGroups).toEqual([

@@ -126,6 +126,17 @@ describe("VrrpSocket (IPv4)", () => {
     }
   });
 
+  it("unicast adverts carry unicast_ttl's send TTL; the group keeps the socket's 255", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    vs.sendAdvert(advert, "10.0.0.2", { peers: ["10.0.0.3"], checksumMode: "pseudo", unicastTtl: 64 });
+    vs.sendAdvert(advert, "10.0.0.2", { peers: [], checksumMode: "pseudo", unicastTtl: 64 });
+    expect(o.made[0]!.sent.map((x) => x.options)).toEqual([
+      { ifindex: 7, source: "10.0.0.2", hopLimit: 64 },
+      { ifindex: 7, source: "10.0.0.2" },
+    ]);
+  });
+
   it("a failing peer does not stop the others; the failure is reported", () => {
     const o = opener();
     const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });

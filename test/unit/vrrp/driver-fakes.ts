@@ -135,6 +135,7 @@ export function instanceConfig(over: Partial<VrrpInstanceConfig> = {}): VrrpInst
     trackInterfaces: [],
     garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
     checksumMode: "pseudo",
+    unicastTtl: { send: 255 },
     ...over,
   };
 }

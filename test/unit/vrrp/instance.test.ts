@@ -310,3 +310,33 @@ describe("VrrpInstance: tracking input", () => {
     expect(s.inst.status().effectivePriority).toBe(90);
   });
 });
+
+describe("VrrpInstance: unicast adverts from keepalived as deployed", () => {
+  const legacyPayload = (src: string, dst: string) => {
+    // keepalived < 1.3.6: the pseudo-header checksum with the group as the destination.
+    const { payload } = v4Advert({ src, priority: 200, intervalCs: 10 });
+    return { payload, dst };
+  };
+
+  it("accepts a unicast advert at TTL 64 and one in the old checksum form, counting and logging the latter once", async () => {
+    const s = setup({ unicastPeers: ["10.0.0.9"] });
+    await s.inst.start();
+    const { payload } = legacyPayload("10.0.0.9", "10.0.0.2");
+    for (let i = 0; i < 3; i++) s.inst.receive(rx4(ipv4Packet("10.0.0.9", "10.0.0.2", 64, payload)));
+    const st = s.inst.status();
+    expect(st.counters.advertsReceived).toBe(3);
+    expect(st.counters.groupChecksumOnUnicast).toBe(3);
+    expect(st.master).toEqual({ ip: "10.0.0.9", priority: 200 });
+    expect(s.lines.filter((l) => l.event === "vrrp.compat")).toHaveLength(1);
+    expect(s.inst.drops.total()).toBe(0);
+  });
+
+  it("with unicast_ttl require 255, a unicast advert at TTL 64 is dropped as ttl", async () => {
+    const s = setup({ unicastPeers: ["10.0.0.9"], unicastTtl: { send: 255, require: 255 } });
+    await s.inst.start();
+    const { payload } = legacyPayload("10.0.0.9", "10.0.0.2");
+    s.inst.receive(rx4(ipv4Packet("10.0.0.9", "10.0.0.2", 64, payload)));
+    expect(s.inst.drops.get("ttl")).toBe(1);
+    expect(s.inst.status().counters.advertsReceived).toBe(0);
+  });
+});

@@ -856,3 +856,102 @@ describe("addresses", () => {
     expect(() => virtualMac(0, "inet")).toThrow(VipdError);
   });
 });
+
+describe("unicast adverts: TTL and old keepalived's checksum", () => {
+  const src = "10.99.0.2";
+  const peer = "10.99.0.1";
+  const advert: VrrpAdvert = {
+    version: 3,
+    vrid: 51,
+    priority: 100,
+    maxAdvertIntervalCs: 100,
+    addresses: ["10.99.0.100"],
+  };
+  const v6advert: VrrpAdvert = { ...advert, addresses: ["fd77::100"] };
+  /** A payload whose checksum field holds the independent checksum over the given pseudo-header. */
+  const withChecksum = (a: VrrpAdvert, family: IpFamily, pseudo: Buffer) => {
+    const b = encodeAdvert(a, {
+      family,
+      src: family === "inet" ? src : "fd77::2",
+      dst: family === "inet" ? peer : "fd77::1",
+    });
+    b.writeUInt16BE(expectedChecksum(b, pseudo), 6);
+    return b;
+  };
+  const unicast = (payload: Buffer, ttl: number | undefined): ValidateInput => ({
+    family: "inet",
+    ttlOrHopLimit: ttl,
+    src,
+    dst: peer,
+    payload,
+  });
+  const ok = encodeAdvert(advert, { family: "inet", src, dst: peer });
+
+  it("accepts any TTL on unicast (keepalived sends IPv6 unicast at hop limit 64), but only 255 on multicast", () => {
+    for (const ttl of [64, 1, undefined]) {
+      expect(okAdvert(validateAdvert(unicast(ok, ttl), v4Expect())).priority).toBe(100);
+    }
+    const mcast = encodeAdvert(advert, { family: "inet", src, dst: "224.0.0.18" });
+    expect(validateAdvert({ ...unicast(mcast, 64), dst: "224.0.0.18" }, v4Expect())).toMatchObject({
+      ok: false,
+      reason: "ttl",
+      detail: "TTL 64, expected 255",
+    });
+    // Another multicast group is not unicast either.
+    const other = encodeAdvert(advert, { family: "inet", src, dst: "239.1.1.1" });
+    expect(validateAdvert({ ...unicast(other, 64), dst: "239.1.1.1" }, v4Expect())).toMatchObject({
+      reason: "ttl",
+    });
+    const v6 = encodeAdvert(v6advert, { family: "inet6", src: "fd77::2", dst: "fd77::1" });
+    const v6in = { family: "inet6" as const, ttlOrHopLimit: 64, src: "fd77::2", dst: "fd77::1", payload: v6 };
+    expect(okAdvert(validateAdvert(v6in, { ...v4Expect(), family: "inet6" })).addresses).toEqual([
+      "fd77::100",
+    ]);
+  });
+
+  it("with unicast_ttl's require, a unicast advert must carry exactly that TTL", () => {
+    expect(validateAdvert(unicast(ok, 64), v4Expect({ unicastTtl: 255 }))).toMatchObject({
+      ok: false,
+      reason: "ttl",
+      detail: "TTL 64, expected 255 (unicast_ttl)",
+    });
+    expect(okAdvert(validateAdvert(unicast(ok, 255), v4Expect({ unicastTtl: 255 }))).vrid).toBe(51);
+    expect(okAdvert(validateAdvert(unicast(ok, 64), v4Expect({ unicastTtl: 64 }))).vrid).toBe(51);
+  });
+
+  it("accepts a unicast v3 advert checksummed as if sent to the group (keepalived < 1.3.6), and says so", () => {
+    const legacy = withChecksum(advert, "inet", v4Pseudo(src, "224.0.0.18", 12));
+    const r = okAdvert(validateAdvert(unicast(legacy, 255), v4Expect()));
+    expect(r).toMatchObject({ checksumMode: "pseudo", groupChecksumOnUnicast: true });
+    // The standard forms do not carry the flag.
+    expect(okAdvert(validateAdvert(unicast(ok, 255), v4Expect()))).not.toHaveProperty(
+      "groupChecksumOnUnicast",
+    );
+    // IPv6: the same form with ff02::12.
+    const v6legacy = withChecksum(v6advert, "inet6", v6Pseudo("fd77::2", "ff02::12", 24));
+    const v6in = {
+      family: "inet6" as const,
+      ttlOrHopLimit: 64,
+      src: "fd77::2",
+      dst: "fd77::1",
+      payload: v6legacy,
+    };
+    expect(okAdvert(validateAdvert(v6in, { ...v4Expect(), family: "inet6" }))).toMatchObject({
+      groupChecksumOnUnicast: true,
+    });
+  });
+
+  it("the group form is not accepted on a multicast destination, and a wrong checksum names every form tried", () => {
+    const toOther = withChecksum(advert, "inet", v4Pseudo(src, "224.0.0.18", 12));
+    const onGroup = validateAdvert({ ...unicast(toOther, 255), dst: "239.1.1.1" }, v4Expect());
+    expect(onGroup).toMatchObject({ ok: false, reason: "checksum" });
+    const bad = Buffer.from(ok);
+    bad.writeUInt16BE(0x1234, 6);
+    const r = validateAdvert(unicast(bad, 255), v4Expect());
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.detail).toMatch(
+      /^checksum 0x1234, computed 0x[0-9a-f]{4} \(pseudo-header\) or 0x[0-9a-f]{4} \(message only\) or 0x[0-9a-f]{4} \(pseudo-header to 224\.0\.0\.18, keepalived < 1\.3\.6\)$/,
+    );
+  });
+});
