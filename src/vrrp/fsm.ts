@@ -494,6 +494,19 @@ function onAdvertMaster(s: InstanceState, advert: VrrpAdvert, src: string, now: 
   };
 }
 
+/**
+ * BACKUP: Skew_Time depends on the priority, so a new priority moves the master-down deadline,
+ * still counted from the last advert accepted (keepalived's vrrp_set_effective_priority does the
+ * same). Other states have no such deadline.
+ */
+function rescheduleMasterDown(before: InstanceState, after: InstanceState, now: number): StepResult {
+  if (after.state !== "BACKUP" || before.masterDownAt === null) return none(after);
+  const lastReset = before.masterDownAt - masterDownIntervalMs(before);
+  const next = { ...after, masterDownAt: lastReset + masterDownIntervalMs(after) };
+  // A shorter skew may put the deadline behind us: it has expired now.
+  return next.masterDownAt <= now ? onTimer(next, now) : none(next);
+}
+
 function withPriority(s: InstanceState, tracked: number, demoted: string | null): InstanceState {
   return {
     ...s,
@@ -548,7 +561,7 @@ export function step(s: InstanceState, input: FsmInput, now: number): StepResult
         );
       }
       // 0 and 255 have protocol meanings; a tracked priority stays within 1..254.
-      return none(withPriority(s, Math.min(254, Math.max(1, p)), s.demoted));
+      return rescheduleMasterDown(s, withPriority(s, Math.min(254, Math.max(1, p)), s.demoted), now);
     }
 
     case "demote": {
@@ -559,7 +572,7 @@ export function step(s: InstanceState, input: FsmInput, now: number): StepResult
     }
 
     case "demote_cleared":
-      return none(withPriority(s, s.trackedPriority, null));
+      return rescheduleMasterDown(s, withPriority(s, s.trackedPriority, null), now);
 
     case "sync_group":
       return onSyncGroup(s, input.to, now);

@@ -30,6 +30,7 @@ import {
   type InstanceState,
   masterDownIntervalMs,
   nextDeadline,
+  PRIORITY_OWNER,
   type StepResult,
   step,
   type TransitionReason,
@@ -39,6 +40,7 @@ import {
   DropCounters,
   type DropReason,
   type IpFamily,
+  type ReceivedAdvert,
   type ValidateExpect,
   type VrrpAdvert,
   validateAdvert,
@@ -110,6 +112,8 @@ export interface InstanceCounters {
   becameMaster: number;
   /** Unicast adverts accepted in old keepalived's checksum form (see ReceivedAdvert). */
   groupChecksumOnUnicast: number;
+  /** Adverts from a non-owner whose address list differs from ours (or is empty). */
+  addressListMismatch: number;
 }
 
 export interface InstanceStatus {
@@ -214,8 +218,10 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     transitions: 0,
     becameMaster: 0,
     groupChecksumOnUnicast: 0,
+    addressListMismatch: 0,
   };
-  private readonly legacyChecksumPeers = new Set<string>();
+  /** Keys of the one-time warnings already given (per peer and kind). */
+  private readonly warned = new Set<string>();
 
   constructor(opts: InstanceOptions) {
     super();
@@ -409,6 +415,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     const advert = result.advert;
     this.counters.advertsReceived += 1;
     if (advert.groupChecksumOnUnicast) this.countLegacyChecksum(advert.src);
+    this.noteMisconfiguration(advert);
     if (this.fsm.state === "BACKUP") {
       if (advert.priority === 0) {
         this.resignedBy = advert.src;
@@ -643,12 +650,62 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
   /** Old keepalived's unicast checksum form: accepted, counted, logged once per peer. */
   private countLegacyChecksum(src: string): void {
     this.counters.groupChecksumOnUnicast += 1;
-    if (this.legacyChecksumPeers.has(src)) return;
-    this.legacyChecksumPeers.add(src);
-    this.log.warn(
+    this.warnOnce(
+      `compat ${src}`,
       { event: "vrrp.compat", compat: "group_checksum_on_unicast", src },
       `${src} checksums its unicast adverts as if sent to the group (keepalived before 1.3.6): accepted; upgrade it`,
     );
+  }
+
+  /**
+   * What an advert says about the segment's configuration (RFC 9568 §7.1, §8.3.2): accepted
+   * all the same, as keepalived does, but said once per peer (and the address lists counted).
+   */
+  private noteMisconfiguration(advert: ReceivedAdvert): void {
+    const { src } = advert;
+    if (advert.priority === 0) return;
+    if (src === this.primary) {
+      this.warnOnce(
+        `own ${src}`,
+        { event: "vrrp.misconfiguration", problem: "own_address", src, priority: advert.priority },
+        `advert from our own address ${src} (priority ${advert.priority}): another router on ${this.cfg.interface} uses this address`,
+      );
+      return;
+    }
+    if (advert.priority === PRIORITY_OWNER && this.cfg.priority === PRIORITY_OWNER) {
+      this.warnOnce(
+        `owners ${src}`,
+        { event: "vrrp.misconfiguration", problem: "two_owners", src },
+        `${src} also claims to own the addresses (priority 255): only one router on a segment may`,
+      );
+    }
+    if (advert.priority !== PRIORITY_OWNER) {
+      const ours = this.cfg.virtualIps.map((v) => v.address).sort();
+      const theirs = [...advert.addresses].sort();
+      if (theirs.length === 0 || theirs.join(",") !== ours.join(",")) {
+        this.counters.addressListMismatch += 1;
+        this.warnOnce(
+          `addresses ${src}`,
+          { event: "vrrp.misconfiguration", problem: "address_list", src, theirs, ours },
+          theirs.length === 0
+            ? `${src} advertises no address (count 0); accepted`
+            : `${src} advertises ${theirs.join(", ")}, we have ${ours.join(", ")}; accepted`,
+        );
+      }
+    }
+    if (advert.version === 3 && advert.maxAdvertIntervalCs * 10 !== this.cfg.advertIntervalMs) {
+      this.warnOnce(
+        `interval ${src}`,
+        { event: "vrrp.misconfiguration", problem: "advert_interval", src },
+        `${src} advertises every ${advert.maxAdvertIntervalCs * 10} ms, we every ${this.cfg.advertIntervalMs} ms; following the master's interval`,
+      );
+    }
+  }
+
+  private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log.warn(fields, message);
   }
 
   /** Counts and logs (rate-limited) a packet dropped here or by the socket layer. */

@@ -484,7 +484,8 @@ const rows: Row[] = [
     now: 100,
     state: "BACKUP",
     actions: [],
-    deadline: 3000 + (255 * 1000) / 256, // unchanged: armed at startup with priority 1
+    // Armed at startup with priority 1; restored to 255 at 1 ms, the skew shrank with it.
+    deadline: 3000 + (1 * 1000) / 256,
   },
   {
     name: "tracking lowers the effective priority: next adverts carry it, skew grows",
@@ -500,13 +501,13 @@ const rows: Row[] = [
     },
   },
   {
-    name: "tracking priority is clamped to 1..254",
+    name: "tracking priority is clamped to 1..254 (and moves the master-down deadline with its skew)",
     given: () => backupAt0(),
     input: { type: "priority", effectivePriority: -30 },
     now: 1,
     state: "BACKUP",
     actions: [],
-    deadline: MD_100,
+    deadline: 3000 + (255 * 1000) / 256,
     extra: (s) => {
       expect(s.effectivePriority).toBe(1);
       expect(step(s, { type: "priority", effectivePriority: 400 }, 2).state.effectivePriority).toBe(254);
@@ -524,8 +525,8 @@ const rows: Row[] = [
     now: 2000,
     state: "BACKUP",
     actions: [],
-    // still the deadline from the advert at 1000, with prio 50's skew: 3000 + 206·1000/256
-    deadline: 1000 + 3000 + (206 * 1000) / 256,
+    // still counted from the advert at 1000, now with prio 150's skew: 3000 + 106·1000/256
+    deadline: 1000 + 3000 + (106 * 1000) / 256,
   },
   {
     name: "self-demote as master → priority-0 advert, delete VIPs, BACKUP at priority 1",

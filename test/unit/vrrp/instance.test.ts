@@ -340,3 +340,28 @@ describe("VrrpInstance: unicast adverts from keepalived as deployed", () => {
     expect(s.inst.status().counters.advertsReceived).toBe(0);
   });
 });
+
+describe("VrrpInstance: what adverts say about the segment's configuration", () => {
+  const events = (lines: Record<string, unknown>[]) =>
+    lines.filter((l) => l.event === "vrrp.misconfiguration").map((l) => l.problem);
+
+  it("says once per peer: another address list (counted every time), no address, another interval, our own address", async () => {
+    const s = setup();
+    await s.inst.start();
+    const other = v4Advert({ src: "10.0.0.9", addresses: ["10.0.0.199"], intervalCs: 20 });
+    for (let i = 0; i < 3; i++) s.inst.receive(rx4(other.packet));
+    s.inst.receive(rx4(v4Advert({ src: "10.0.0.8", addresses: [] }).packet));
+    s.inst.receive(rx4(v4Advert({ src: "10.0.0.2" }).packet));
+    expect(events(s.lines)).toEqual(["address_list", "advert_interval", "address_list", "own_address"]);
+    expect(s.inst.status().counters.addressListMismatch).toBe(4);
+    // Accepted all the same (keepalived does too): the 10.0.0.8 advert was the last one followed.
+    expect(s.inst.drops.total()).toBe(0);
+  });
+
+  it("two address owners on one segment are named", async () => {
+    const s = setup({ priority: 255 });
+    await s.inst.start();
+    s.inst.receive(rx4(v4Advert({ src: "10.0.0.9", priority: 255 }).packet));
+    expect(events(s.lines)).toEqual(["two_owners"]);
+  });
+});

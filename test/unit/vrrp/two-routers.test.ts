@@ -257,6 +257,12 @@ describe("property: after any partition heals, no VIP stays on two routers past 
         fc.boolean(),
         fc.array(lossArb, { maxLength: 5 }),
         async (ra, rb, grouped, losses) => {
+          // Groups whose routers win different segments (A by priority on one, B by priority or
+          // by its higher address on the other) have no stable state: each router's group goes
+          // MASTER, loses one segment and steps down whole, in lockstep. That is a
+          // misconfiguration of the pair (see docs/vrrp.md), not something a partition causes.
+          const winner = (seg: 0 | 1) => (ra.priorities[seg] > rb.priorities[seg] ? "A" : "B");
+          fc.pre(!grouped || winner(0) === winner(1));
           const net = new Network(2);
           net.add({ name: "A", host: 1, priorities: ra.priorities, group: grouped });
           net.add({ name: "B", host: 2, priorities: rb.priorities, group: grouped });
@@ -288,7 +294,7 @@ describe("property: after any partition heals, no VIP stays on two routers past 
           }
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   }, 120_000);
 });
