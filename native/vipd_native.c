@@ -278,7 +278,9 @@ static int netns_enter(const char *path, const char **syscall) {
     close(target);
     close(saved);
     errno = e;
-    *syscall = "setns";
+    /* vipd's service runs with CAP_NET_ADMIN and CAP_NET_RAW only; entering another namespace
+     * needs CAP_SYS_ADMIN, which only the lab (tests) has. */
+    *syscall = e == EPERM ? "setns (needs CAP_SYS_ADMIN: the netns option is for the lab)" : "setns";
     return -1;
   }
   close(target);
@@ -590,32 +592,38 @@ static napi_value build_info(napi_env env, vsock *s, struct msghdr *msg, struct 
   vfrom = decode_sockaddr(env, s->family, from, msg->msg_namelen);
   if (vfrom == NULL || napi_set_named_property(env, info, "from", vfrom) != napi_ok) return NULL;
   if (napi_get_boolean(env, (msg->msg_flags & MSG_TRUNC) != 0, &vtrunc) != napi_ok ||
-      napi_set_named_property(env, info, "truncated", vtrunc) != napi_ok)
+      napi_set_named_property(env, info, "truncated", vtrunc) != napi_ok ||
+      napi_get_boolean(env, (msg->msg_flags & MSG_CTRUNC) != 0, &vtrunc) != napi_ok ||
+      napi_set_named_property(env, info, "truncatedControl", vtrunc) != napi_ok)
     return NULL;
   if (s->family == AF_PACKET && !set_int(env, info, "ifindex", ((struct sockaddr_ll *)from)->sll_ifindex))
     return NULL;
 
   for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
     int ival;
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+    /* Each copy below reads a fixed size: skip a control message too short for it. */
+    size_t have = c->cmsg_len >= CMSG_LEN(0) ? c->cmsg_len - CMSG_LEN(0) : 0;
+#define FITS(type) (have >= sizeof(type))
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL && FITS(int)) {
       memcpy(&ival, CMSG_DATA(c), sizeof ival);
       if (!set_int(env, info, "ttl", ival)) return NULL;
-    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && FITS(struct in_pktinfo)) {
       struct in_pktinfo pi;
       memcpy(&pi, CMSG_DATA(c), sizeof pi);
       inet_ntop(AF_INET, &pi.ipi_addr, text, sizeof text);
       if (!set_int(env, info, "ifindex", pi.ipi_ifindex) || !set_str(env, info, "destination", text))
         return NULL;
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT) {
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT && FITS(int)) {
       memcpy(&ival, CMSG_DATA(c), sizeof ival);
       if (!set_int(env, info, "hopLimit", ival)) return NULL;
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && FITS(struct in6_pktinfo)) {
       struct in6_pktinfo pi;
       memcpy(&pi, CMSG_DATA(c), sizeof pi);
       inet_ntop(AF_INET6, &pi.ipi6_addr, text, sizeof text);
       if (!set_int(env, info, "ifindex", pi.ipi6_ifindex) || !set_str(env, info, "destination", text))
         return NULL;
     }
+#undef FITS
   }
   return info;
 }
@@ -661,19 +669,21 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void handle_poll_error(vsock *s, int status) {
   int err = 0;
   socklen_t l = sizeof err;
-  if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) {
-    deliver_error(s, errno, "recvmsg");
-    return; /* the fd itself is unusable: do not spin */
-  }
   (void)status;
-  if (err == 0) {
+  if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) {
+    /* Said, and polling goes on: were the fd really unusable, restarting fails and says so. */
+    deliver_error(s, errno, "getsockopt(SO_ERROR)");
+  } else if (err == 0) {
     /* POLLERR from a non-empty error queue: drop one entry so we cannot spin. */
     unsigned char junk[64];
     recv(s->fd, junk, sizeof junk, MSG_ERRQUEUE | MSG_DONTWAIT);
   } else {
     deliver_error(s, err, "recvmsg");
   }
-  if (s->fd >= 0) uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  if (s->fd < 0) return;
+  int uvrc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  /* The socket no longer receives: say so rather than fall silent. */
+  if (uvrc != 0) deliver_error(s, -uvrc, "uv_poll_start (the socket no longer receives)");
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -802,10 +812,13 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
   if (rc < 0) opt = "setsockopt";
 
   uv_loop_t *loop = NULL;
-  if (opt == NULL && (napi_get_uv_event_loop(env, &loop) != napi_ok ||
-                      uv_poll_init(loop, &s->poll, s->fd) != 0)) {
-    opt = "uv_poll_init";
-    errno = EIO;
+  if (opt == NULL) {
+    int uvrc = EIO;
+    if (napi_get_uv_event_loop(env, &loop) == napi_ok) uvrc = -uv_poll_init(loop, &s->poll, s->fd);
+    if (uvrc != 0) {
+      opt = "uv_poll_init";
+      errno = uvrc;
+    }
   }
   if (opt != NULL) {
     int e = errno;
@@ -834,10 +847,15 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
       napi_create_reference(env, argv[5], 1, &s->callback) != napi_ok ||
       napi_create_string_utf8(env, "vipd:socket", NAPI_AUTO_LENGTH, &resname) != napi_ok ||
       napi_async_init(env, self, resname, &s->actx) != napi_ok ||
-      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok ||
-      uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
+      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok) {
     close_socket(s, false);
     throw_last_napi_error(env);
+    return NULL;
+  }
+  int uvrc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  if (uvrc != 0) {
+    close_socket(s, false);
+    throw_errno(env, -uvrc, "uv_poll_start");
     return NULL;
   }
   return self;
@@ -866,6 +884,44 @@ static napi_value sock_bind(napi_env env, napi_callback_info info) {
 }
 
 /* setsockopt(level, name, value: number | Buffer) */
+/* The (level, name) pairs vipd sets or reads (src/sys, src/netlink, and the tests of them).
+ * Anything else is refused: the process holds CAP_NET_ADMIN / CAP_NET_RAW, and a raw
+ * passthrough would let any JS attach a BPF program (SO_ATTACH_FILTER), set marks, priorities
+ * or promiscuity. Adding an option here is a deliberate act. */
+#ifndef SOL_ICMPV6
+#define SOL_ICMPV6 58
+#endif
+#ifndef ICMP6_FILTER
+#define ICMP6_FILTER 1
+#endif
+static const struct {
+  int level, name;
+} ALLOWED_OPTIONS[] = {
+    {SOL_SOCKET, SO_RCVBUF},           {SOL_SOCKET, SO_RCVBUFFORCE},     {SOL_SOCKET, SO_SNDBUF},
+    {SOL_SOCKET, SO_SNDBUFFORCE},      {SOL_SOCKET, SO_BINDTODEVICE},    {SOL_SOCKET, SO_ERROR},
+    {SOL_SOCKET, SO_REUSEADDR},        {SOL_IP, IP_TTL},                 {SOL_IP, IP_TOS},
+    {SOL_IP, IP_PKTINFO},              {SOL_IP, IP_RECVTTL},             {SOL_IP, IP_MULTICAST_IF},
+    {SOL_IP, IP_MULTICAST_TTL},        {SOL_IP, IP_MULTICAST_LOOP},      {SOL_IP, IP_MULTICAST_ALL},
+    {SOL_IP, IP_ADD_MEMBERSHIP},       {SOL_IP, IP_DROP_MEMBERSHIP},     {SOL_IPV6, IPV6_CHECKSUM},
+    {SOL_IPV6, IPV6_UNICAST_HOPS},     {SOL_IPV6, IPV6_MULTICAST_IF},    {SOL_IPV6, IPV6_MULTICAST_HOPS},
+    {SOL_IPV6, IPV6_MULTICAST_LOOP},   {SOL_IPV6, IPV6_MULTICAST_ALL},   {SOL_IPV6, IPV6_JOIN_GROUP},
+    {SOL_IPV6, IPV6_LEAVE_GROUP},      {SOL_IPV6, IPV6_V6ONLY},          {SOL_IPV6, IPV6_RECVPKTINFO},
+    {SOL_IPV6, IPV6_RECVHOPLIMIT},     {SOL_ICMPV6, ICMP6_FILTER},       {SOL_NETLINK, NETLINK_ADD_MEMBERSHIP},
+    {SOL_NETLINK, NETLINK_DROP_MEMBERSHIP}, {SOL_NETLINK, NETLINK_EXT_ACK}, {SOL_NETLINK, NETLINK_CAP_ACK},
+    {SOL_NETLINK, NETLINK_GET_STRICT_CHK}, {SOL_NETLINK, NETLINK_NO_ENOBUFS},
+    {SOL_NETLINK, NETLINK_BROADCAST_ERROR}, {SOL_PACKET, PACKET_ADD_MEMBERSHIP},
+    {SOL_PACKET, PACKET_DROP_MEMBERSHIP}, {SOL_PACKET, PACKET_IGNORE_OUTGOING},
+};
+
+static bool option_allowed(napi_env env, int level, int name, const char *call) {
+  for (size_t i = 0; i < sizeof ALLOWED_OPTIONS / sizeof ALLOWED_OPTIONS[0]; i++)
+    if (ALLOWED_OPTIONS[i].level == level && ALLOWED_OPTIONS[i].name == name) return true;
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s(level %d, name %d) is not an option vipd uses", call, level, name);
+  napi_throw_error(env, "ERR_SOCKET_OPTION_NOT_ALLOWED", msg);
+  return false;
+}
+
 static napi_value sock_setsockopt(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -874,7 +930,8 @@ static napi_value sock_setsockopt(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   for (size_t i = argc; i < 3; i++) napi_get_undefined(env, &argv[i]);
   if (!get_int(env, argv[0], "level", INT32_MIN, INT32_MAX, &level) ||
-      !get_int(env, argv[1], "name", INT32_MIN, INT32_MAX, &name))
+      !get_int(env, argv[1], "name", INT32_MIN, INT32_MAX, &name) ||
+      !option_allowed(env, level, name, "setsockopt"))
     return NULL;
   napi_valuetype t;
   NAPI_CALL(env, napi_typeof(env, argv[2], &t));
@@ -893,6 +950,10 @@ static napi_value sock_setsockopt(napi_env env, napi_callback_info info) {
       return NULL;
     }
     if (!get_buffer(env, argv[2], "value", &data, &vlen)) return NULL;
+    if (vlen > MAX_OPTLEN) {
+      throw_range(env, "%s must be at most 65536 bytes", "value");
+      return NULL;
+    }
     val = data;
   }
   if (setsockopt(s->fd, level, name, val, (socklen_t)vlen) < 0) throw_errno(env, errno, "setsockopt");
@@ -908,7 +969,8 @@ static napi_value sock_getsockopt(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   for (size_t i = argc; i < 3; i++) napi_get_undefined(env, &argv[i]);
   if (!get_int(env, argv[0], "level", INT32_MIN, INT32_MAX, &level) ||
-      !get_int(env, argv[1], "name", INT32_MIN, INT32_MAX, &name))
+      !get_int(env, argv[1], "name", INT32_MIN, INT32_MAX, &name) ||
+      !option_allowed(env, level, name, "getsockopt"))
     return NULL;
   if (!is_nullish(env, argv[2]) && !get_int(env, argv[2], "size", 0, MAX_OPTLEN, &size)) return NULL;
   if (size < 0) {
@@ -923,7 +985,8 @@ static napi_value sock_getsockopt(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_create_int32(env, v, &r));
     return r;
   }
-  unsigned char *tmp = malloc(size > 0 ? (size_t)size : 1);
+  /* Zeroed: the kernel may report a longer length than it wrote. */
+  unsigned char *tmp = calloc(size > 0 ? (size_t)size : 1, 1);
   if (tmp == NULL) {
     throw_errno(env, ENOMEM, "malloc");
     return NULL;

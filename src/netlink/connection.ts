@@ -270,6 +270,8 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
   private closedFlag = false;
 
   private readonly onMessage = (buf: Buffer, info: RecvInfo): void => this.receive(buf, info);
+  /** Datagrams from a sender other than the kernel, ignored. */
+  private foreignDatagrams = 0;
   private readonly onError = (err: Error): void => this.socketError(err);
   private readonly onClose = (): void =>
     this.shutdown(new VipdError("NETLINK_CLOSED", `${this.name}: socket closed`));
@@ -708,6 +710,18 @@ export class NetlinkConnection extends EventEmitter<NetlinkConnectionEvents> {
   }
 
   private receive(buf: Buffer, info: RecvInfo | undefined): void {
+    // Only the kernel (port id 0) speaks for itself here: another process on the host can send
+    // to our port id and would otherwise answer our requests or fake events.
+    if (info !== undefined && info.from.family === "netlink" && info.from.pid !== 0) {
+      this.foreignDatagrams += 1;
+      if (this.foreignDatagrams === 1 || this.foreignDatagrams % 1000 === 0) {
+        this.log.warn(
+          { event: "netlink.foreign_sender", pid: info.from.pid, count: this.foreignDatagrams },
+          `${this.name}: ignored a netlink datagram from port id ${info.from.pid}, not the kernel`,
+        );
+      }
+      return;
+    }
     if (info?.truncated) {
       const err = new VipdError(
         "NETLINK_TRUNCATED",

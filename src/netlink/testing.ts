@@ -77,6 +77,7 @@ export class FakeNetlinkSocket extends EventEmitter implements NetlinkSocket {
     this.emit("message", datagram, {
       from: { family: "netlink", pid: 0, groups: 0 },
       truncated: false,
+      truncatedControl: false,
       ...info,
     });
   }

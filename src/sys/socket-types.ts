@@ -53,6 +53,8 @@ export interface RecvInfo {
   destination?: string;
   /** MSG_TRUNC: the datagram was larger than the receive buffer. */
   truncated: boolean;
+  /** The kernel had more control messages (TTL, packet info) than fit: MSG_CTRUNC. */
+  truncatedControl: boolean;
 }
 
 export interface SendOptions {

@@ -176,6 +176,7 @@ describe("raw IPv4, protocol 112, on 127.0.0.1", () => {
     expect(info.destination).toBe("127.0.0.1");
     expect(info.from).toEqual({ family: "inet", address: "127.0.0.1" });
     expect(info.truncated).toBe(false);
+    expect(info.truncatedControl).toBe(false);
   });
 
   it("sends an iovec of several buffers with a per-packet TTL", async () => {
@@ -384,6 +385,29 @@ describe("netlink", () => {
     expect(local.family === "netlink" && local.pid).toBeGreaterThan(0);
     const names = await dumpLinkNames(nl);
     expect(names).toContain("lo");
+  });
+
+  it("with netns and only the service's capabilities (no CAP_SYS_ADMIN): EPERM that says why", () => {
+    const ns = createNetns();
+    const addon = fileURLToPath(new URL("../../build/Release/vipd_native.node", import.meta.url));
+    const r = spawnSync(
+      "setpriv",
+      [
+        "--bounding-set=-sys_admin",
+        process.execPath,
+        "-e",
+        `const n = require(${JSON.stringify(addon)});
+         try { new n.Socket(n.constants.AF_NETLINK, n.constants.SOCK_RAW, 0, ${JSON.stringify(ns.path)}, null, () => {}); console.log("opened"); }
+         catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, path: e.path })); }`,
+      ],
+      { encoding: "utf8", timeout: 10_000 },
+    );
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({
+      code: "EPERM",
+      syscall: "setns (needs CAP_SYS_ADMIN: the netns option is for the lab)",
+      path: ns.path,
+    });
   });
 
   it("with netns: a fresh namespace has only lo", async () => {

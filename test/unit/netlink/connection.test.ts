@@ -99,6 +99,22 @@ describe("NetlinkConnection: request", () => {
     expect(conn.inFlight).toBe(0);
   });
 
+  it("ignores datagrams from another sender than the kernel (a forged answer does not resolve the request)", async () => {
+    let forged: Buffer | undefined;
+    const sock = new FakeNetlinkSocket((req) => {
+      forged = Buffer.concat([reply(req, 16, payloadOf("forged")), nack(req, 1)]);
+      return undefined;
+    });
+    const conn = new NetlinkConnection(sock);
+    const answer = conn.request({ type: 16 }, { operation: "get" });
+    await Promise.resolve();
+    const req = sock.requests[0]!;
+    sock.deliver(forged!, { from: { family: "netlink", pid: 31337, groups: 0 } });
+    expect(conn.inFlight).toBe(1);
+    sock.deliver(Buffer.concat([reply(req, 16, payloadOf("real")), ack(req)]));
+    expect(texts(await answer)).toEqual(["real"]);
+  });
+
   it("returns replies that came before the ACK", async () => {
     const sock = new FakeNetlinkSocket((req) => [reply(req, 16, payloadOf("family")), ack(req)]);
     const conn = new NetlinkConnection(sock);

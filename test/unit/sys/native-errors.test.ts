@@ -68,7 +68,9 @@ describe("system errors", () => {
   it("a path that is not a network namespace → EINVAL from setns (or EPERM without privileges)", () => {
     const err = thrown(() => openSocket({ family: "netlink", protocol: 0, netns: "/proc/self/ns/uts" }));
     expect(["EINVAL", "EPERM"]).toContain(err.code);
-    expect(err.syscall).toBe("setns");
+    expect(err.syscall).toBe(
+      err.code === "EPERM" ? "setns (needs CAP_SYS_ADMIN: the netns option is for the lab)" : "setns",
+    );
   });
 
   it("a netns path that is a FIFO or a plain file → EINVAL at once, never a blocked event loop", () => {
@@ -100,15 +102,36 @@ describe("system errors", () => {
     }
   });
 
-  it("unknown option → ENOPROTOOPT from setsockopt/getsockopt", () => {
+  it("an option the socket's protocol lacks → ENOPROTOOPT from setsockopt/getsockopt", () => {
     const s = openSocket({ family: "netlink", protocol: 0 });
     try {
-      const e1 = thrown(() => s.setOption(C.SOL_NETLINK!, 9999, 1));
+      const e1 = thrown(() => s.setOption(C.SOL_IP!, C.IP_TTL!, 1));
       expect(e1.code).toBe("ENOPROTOOPT");
       expect(e1.syscall).toBe("setsockopt");
-      const e2 = thrown(() => s.getOption(C.SOL_NETLINK!, 9999));
+      const e2 = thrown(() => s.getOption(C.SOL_IP!, C.IP_TTL!));
       expect(e2.code).toBe("ENOPROTOOPT");
       expect(e2.syscall).toBe("getsockopt");
+    } finally {
+      s.close();
+    }
+  });
+
+  it("options vipd does not use are refused before the kernel sees them (SO_ATTACH_FILTER among them)", () => {
+    const s = openSocket({ family: "netlink", protocol: 0 });
+    const SO_ATTACH_FILTER = 26;
+    try {
+      for (const call of [
+        () => s.setOption(C.SOL_SOCKET!, SO_ATTACH_FILTER, Buffer.alloc(16)),
+        () => s.setOption(C.SOL_NETLINK!, 9999, 1),
+        () => s.getOption(C.SOL_SOCKET!, C.SO_MARK!),
+        () => s.setOption(C.SOL_SOCKET!, C.SO_PRIORITY!, 6),
+      ]) {
+        const e = thrown(call);
+        expect(e.code).toBe("ERR_SOCKET_OPTION_NOT_ALLOWED");
+        expect(e.message).toMatch(/^(set|get)sockopt\(level \d+, name \d+\) is not an option vipd uses$/);
+      }
+      // An allowed option with an oversized buffer is refused too.
+      expect(() => s.setOption(C.SOL_SOCKET!, C.SO_BINDTODEVICE!, Buffer.alloc(65537))).toThrow(RangeError);
     } finally {
       s.close();
     }

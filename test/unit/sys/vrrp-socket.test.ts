@@ -152,7 +152,12 @@ describe("VrrpSocket (IPv4)", () => {
     const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
     const got: ReceivedPacket[] = [];
     vs.on("packet", (p) => got.push(p));
-    const info: RecvInfo = { from: { family: "inet", address: "10.0.0.9" }, ifindex: 7, truncated: false };
+    const info: RecvInfo = {
+      from: { family: "inet", address: "10.0.0.9" },
+      ifindex: 7,
+      truncated: false,
+      truncatedControl: false,
+    };
     o.made[0]!.emit("message", Buffer.from([0x45]), info);
     expect(got).toEqual([{ family: "inet", packet: Buffer.from([0x45]), ifindex: 7 }]);
   });
@@ -175,6 +180,7 @@ describe("VrrpSocket: packets from another interface", () => {
         from,
         ifindex: 8,
         truncated: false,
+        truncatedControl: false,
       } satisfies RecvInfo);
       expect(got).toEqual([]);
       expect(drops).toEqual([
@@ -185,6 +191,7 @@ describe("VrrpSocket: packets from another interface", () => {
         from,
         ifindex: 7,
         truncated: false,
+        truncatedControl: false,
       } satisfies RecvInfo);
       expect(got).toHaveLength(1);
     });
@@ -219,6 +226,7 @@ describe("VrrpSocket (IPv6)", () => {
       destination: "ff02::12",
       ifindex: 7,
       truncated: false,
+      truncatedControl: false,
     } satisfies RecvInfo);
     expect(got).toEqual([
       {
