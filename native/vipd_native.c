@@ -613,6 +613,10 @@ static napi_value build_info(napi_env env, vsock *s, struct msghdr *msg, struct 
       inet_ntop(AF_INET, &pi.ipi_addr, text, sizeof text);
       if (!set_int(env, info, "ifindex", pi.ipi_ifindex) || !set_str(env, info, "destination", text))
         return NULL;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && FITS(uint32_t)) {
+      uint32_t dropped;
+      memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+      if (!set_int(env, info, "queueDrops", dropped)) return NULL;
     } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT && FITS(int)) {
       memcpy(&ival, CMSG_DATA(c), sizeof ival);
       if (!set_int(env, info, "hopLimit", ival)) return NULL;
@@ -809,6 +813,9 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
     if ((rc = setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one)) == 0)
       rc = setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
   }
+  /* ...and how many datagrams its receive queue dropped (a flood can push adverts out). */
+  if (rc == 0 && (family == AF_INET || family == AF_INET6) && type == SOCK_RAW)
+    rc = setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (rc < 0) opt = "setsockopt";
 
   uv_loop_t *loop = NULL;
@@ -899,7 +906,7 @@ static const struct {
 } ALLOWED_OPTIONS[] = {
     {SOL_SOCKET, SO_RCVBUF},           {SOL_SOCKET, SO_RCVBUFFORCE},     {SOL_SOCKET, SO_SNDBUF},
     {SOL_SOCKET, SO_SNDBUFFORCE},      {SOL_SOCKET, SO_BINDTODEVICE},    {SOL_SOCKET, SO_ERROR},
-    {SOL_SOCKET, SO_REUSEADDR},        {SOL_IP, IP_TTL},                 {SOL_IP, IP_TOS},
+    {SOL_SOCKET, SO_REUSEADDR},        {SOL_SOCKET, SO_RXQ_OVFL},        {SOL_IP, IP_TTL},                 {SOL_IP, IP_TOS},
     {SOL_IP, IP_PKTINFO},              {SOL_IP, IP_RECVTTL},             {SOL_IP, IP_MULTICAST_IF},
     {SOL_IP, IP_MULTICAST_TTL},        {SOL_IP, IP_MULTICAST_LOOP},      {SOL_IP, IP_MULTICAST_ALL},
     {SOL_IP, IP_ADD_MEMBERSHIP},       {SOL_IP, IP_DROP_MEMBERSHIP},     {SOL_IPV6, IPV6_CHECKSUM},
@@ -1256,7 +1263,7 @@ static const struct {
     C(SOL_SOCKET), C(SOL_IP), C(SOL_IPV6), C(SOL_NETLINK), C(SOL_PACKET),
     C(IPPROTO_IP), C(IPPROTO_IPV6), C(IPPROTO_ICMPV6),
     C(SO_REUSEADDR), C(SO_ERROR), C(SO_SNDBUF), C(SO_RCVBUF), C(SO_SNDBUFFORCE), C(SO_RCVBUFFORCE),
-    C(SO_PRIORITY), C(SO_BINDTODEVICE), C(SO_MARK),
+    C(SO_PRIORITY), C(SO_BINDTODEVICE), C(SO_MARK), C(SO_RXQ_OVFL),
     C(IP_TOS), C(IP_TTL), C(IP_HDRINCL), C(IP_PKTINFO), C(IP_RECVTTL), C(IP_FREEBIND),
     C(IP_MULTICAST_IF), C(IP_MULTICAST_TTL), C(IP_MULTICAST_LOOP), C(IP_ADD_MEMBERSHIP),
     C(IP_DROP_MEMBERSHIP), C(IP_MULTICAST_ALL),

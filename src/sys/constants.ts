@@ -38,6 +38,7 @@ export const SO_BINDTODEVICE = 25;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const SO_MARK = 36;
+export const SO_RXQ_OVFL = 40;
 
 // SOL_IP options.
 export const IP_TOS = 1;

@@ -55,6 +55,11 @@ export interface RecvInfo {
   truncated: boolean;
   /** The kernel had more control messages (TTL, packet info) than fit: MSG_CTRUNC. */
   truncatedControl: boolean;
+  /**
+   * Raw inet sockets: datagrams the socket's receive queue dropped since it opened
+   * (SO_RXQ_OVFL). The kernel reports it only once it is non-zero.
+   */
+  queueDrops?: number;
 }
 
 export interface SendOptions {

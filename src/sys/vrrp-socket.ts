@@ -40,8 +40,11 @@ import {
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
   IPV6_UNICAST_HOPS,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
   SOL_IP,
   SOL_IPV6,
+  SOL_SOCKET,
 } from "./constants.js";
 import { openSocket, packIpMreqn, packIpv6Mreq } from "./socket.js";
 import type { OpenOptions, RecvInfo, SockAddr, VipdSocket } from "./socket-types.js";
@@ -80,8 +83,11 @@ export interface VrrpSocketOptions {
 
 export interface VrrpSocketEvents {
   packet: [packet: ReceivedPacket];
-  /** A packet this socket refused before validation (DropReason "interface"). */
-  drop: [reason: "interface", detail: string];
+  /**
+   * Packets lost or refused before validation: "interface" (one packet that arrived on another
+   * interface), "queue_overflow" (`count` packets the kernel dropped from the full queue).
+   */
+  drop: [reason: "interface" | "queue_overflow", detail: string, count: number];
   error: [err: Error];
 }
 
@@ -99,6 +105,9 @@ function set(sock: VipdSocket, level: number, name: number, value: number | Buff
   }
 }
 
+/** Receive queue of a VRRP socket: about 10,000 adverts' worth of kernel buffers. */
+export const VRRP_RECEIVE_QUEUE_BYTES = 4 * 1024 * 1024;
+
 export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
   readonly ifname: string;
   readonly ifindex: number;
@@ -106,6 +115,8 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
   private readonly sock: VipdSocket;
   private readonly log: Logger;
   private closed = false;
+  /** Datagrams the kernel dropped from this socket's full receive queue (SO_RXQ_OVFL), so far. */
+  queueDrops = 0;
 
   /** Opens and configures the socket. Throws VRRP_SOCKET_SETUP (or the kernel's error) on failure. */
   constructor(opts: VrrpSocketOptions) {
@@ -131,6 +142,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
         set(this.sock, SOL_IP, IP_TTL, VRRP_TTL, "IP_TTL");
         set(this.sock, SOL_IP, IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP");
         this.optional(SOL_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
+        this.sizeReceiveQueue();
       } else {
         set(
           this.sock,
@@ -144,6 +156,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
         set(this.sock, SOL_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL, "IPV6_UNICAST_HOPS");
         set(this.sock, SOL_IPV6, IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP");
         this.optional(SOL_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
+        this.sizeReceiveQueue();
       }
     } catch (err) {
       this.sock.close();
@@ -155,6 +168,19 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
       this.log.warn({ err }, "VRRP socket receive error");
       if (this.listenerCount("error") > 0) this.emit("error", err);
     });
+  }
+
+  /**
+   * Room for bursts: a flood on the segment must fill a large queue before it pushes adverts
+   * out (and SO_RXQ_OVFL counts what it does push out). SO_RCVBUFFORCE needs CAP_NET_ADMIN,
+   * which the service has; SO_RCVBUF (capped by net.core.rmem_max) is the fallback.
+   */
+  private sizeReceiveQueue(): void {
+    try {
+      this.sock.setOption(SOL_SOCKET, SO_RCVBUFFORCE, VRRP_RECEIVE_QUEUE_BYTES);
+    } catch {
+      this.optional(SOL_SOCKET, SO_RCVBUF, VRRP_RECEIVE_QUEUE_BYTES, "SO_RCVBUF");
+    }
   }
 
   private optional(level: number, name: number, value: number, what: string): void {
@@ -169,12 +195,23 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     if (this.closed) return;
     // A raw socket receives from the moment it exists; what queued before SO_BINDTODEVICE took
     // effect may come from any interface, and must not reach this interface's instances.
+    if (info.queueDrops !== undefined && info.queueDrops > this.queueDrops) {
+      const lost = info.queueDrops - this.queueDrops;
+      this.queueDrops = info.queueDrops;
+      this.emit(
+        "drop",
+        "queue_overflow",
+        `the receive queue of the VRRP socket on ${this.ifname} overflowed: ${lost} packet(s) lost (${this.queueDrops} in all)`,
+        lost,
+      );
+    }
     if (info.ifindex !== undefined && info.ifindex !== this.ifindex) {
       const from = "address" in info.from ? ` from ${info.from.address}` : "";
       this.emit(
         "drop",
         "interface",
         `packet${from} arrived on ifindex ${info.ifindex}, not on ${this.ifname} (ifindex ${this.ifindex})`,
+        1,
       );
       return;
     }

@@ -709,8 +709,8 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
   }
 
   /** Counts and logs (rate-limited) a packet dropped here or by the socket layer. */
-  countDrop(reason: DropReason, detail: string, src?: string): void {
-    this.drops.count(reason);
+  countDrop(reason: DropReason, detail: string, src?: string, count = 1): void {
+    this.drops.count(reason, count);
     // Other VRIDs on the segment are normal: debug only.
     if (reason === "vrid") {
       this.log.debug(

@@ -270,13 +270,16 @@ export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
 }
 
 /**
- * Why a received packet was dropped. `interface`: it arrived on another interface than the
+ * Why a received packet was dropped. `queue_overflow`: the kernel dropped it because the
+ * socket's receive queue was full (a flood; SO_RXQ_OVFL counts them, so the count covers
+ * adverts of every instance on the socket). `interface`: it arrived on another interface than the
  * socket's (queued before SO_BINDTODEVICE took effect); the socket layer checks that first.
  * Validation then checks the rest in this order: ip_header (IPv4 only, before the VRRP
  * message), ttl, length, version, checksum, type, address_count, vrid, auth_type,
  * advert_interval.
  */
 export type DropReason =
+  | "queue_overflow"
   | "interface"
   | "ip_header"
   | "ttl"
@@ -290,6 +293,7 @@ export type DropReason =
   | "advert_interval";
 
 export const DROP_REASONS: readonly DropReason[] = [
+  "queue_overflow",
   "interface",
   "ip_header",
   "ttl",
@@ -606,8 +610,8 @@ export class DropCounters {
     this.counts = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   }
 
-  count(reason: DropReason): void {
-    this.counts[reason] += 1;
+  count(reason: DropReason, n = 1): void {
+    this.counts[reason] += n;
   }
 
   /** Counts `result` when it is a drop; returns it unchanged. */

@@ -488,8 +488,9 @@ export class VrrpRuntime {
       socket.on("packet", (pkt) => {
         for (const user of entry.users) this.managed.get(user)?.instance.receive(pkt);
       });
-      socket.on("drop", (reason, detail) => {
-        for (const user of entry.users) this.managed.get(user)?.instance.countDrop(reason, detail);
+      socket.on("drop", (reason, detail, count) => {
+        for (const user of entry.users)
+          this.managed.get(user)?.instance.countDrop(reason, detail, undefined, count);
       });
       socket.on("error", () => {
         // Logged by the socket; the socket keeps working.

@@ -179,6 +179,37 @@ describe("raw IPv4, protocol 112, on 127.0.0.1", () => {
     expect(info.truncatedControl).toBe(false);
   });
 
+  it("counts what a full receive queue dropped (SO_RXQ_OVFL): received + dropped = sent", async () => {
+    const rx = track(openSocket({ family: "inet", protocol: 112 }));
+    rx.bind({ family: "inet", address: "127.0.0.1" });
+    rx.setOption(SOL_SOCKET, SO_RCVBUF, 4096);
+    const tx = track(openSocket({ family: "inet", protocol: 112 }));
+    const tag = nonce();
+    let received = 0;
+    let queueDrops = 0;
+    let last = Date.now();
+    rx.on("message", (msg: Buffer, info: RecvInfo) => {
+      if (!msg.includes(tag)) return;
+      received += 1;
+      queueDrops = Math.max(queueDrops, info.queueDrops ?? 0);
+      last = Date.now();
+    });
+    const sent = 500;
+    // Sent in one synchronous run: the event loop cannot read in between, so the queue overflows.
+    for (let i = 0; i < sent; i++)
+      tx.send(Buffer.concat([tag, Buffer.alloc(512)]), { family: "inet", address: "127.0.0.1" });
+    const settle = async () => {
+      while (Date.now() - last < 300) await new Promise((r) => setTimeout(r, 50));
+    };
+    await settle();
+    // The count rides on the next datagram queued after the drops (as the next advert would).
+    tx.send(Buffer.concat([tag, Buffer.alloc(512)]), { family: "inet", address: "127.0.0.1" });
+    last = Date.now();
+    await settle();
+    expect(queueDrops).toBeGreaterThan(0);
+    expect(received + queueDrops).toBe(sent + 1);
+  });
+
   it("sends an iovec of several buffers with a per-packet TTL", async () => {
     const rx = track(openSocket({ family: "inet", protocol: 112 }));
     rx.bind({ family: "inet", address: "127.0.0.1" });

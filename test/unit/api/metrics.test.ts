@@ -102,6 +102,7 @@ describe("renderPrometheus", () => {
         .filter((s) => s.name === "vipd_vrrp_drops_total" && s.labels.instance === "web")
         .map((s) => s.labels.reason),
     ).toEqual([
+      "queue_overflow",
       "interface",
       "ip_header",
       "ttl",

@@ -11,8 +11,10 @@ import {
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_LOOP,
   IPV6_UNICAST_HOPS,
+  SO_RCVBUFFORCE,
   SOL_IP,
   SOL_IPV6,
+  SOL_SOCKET,
 } from "../../../src/sys/constants.js";
 import { packIpMreqn, packIpv6Mreq } from "../../../src/sys/socket.js";
 import type {
@@ -196,6 +198,38 @@ describe("VrrpSocket: packets from another interface", () => {
       expect(got).toHaveLength(1);
     });
   }
+});
+
+describe("VrrpSocket: receive queue", () => {
+  it("asks for a 4 MiB receive queue (SO_RCVBUFFORCE)", () => {
+    const o = opener();
+    new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    expect(o.made[0]!.option(SOL_SOCKET, SO_RCVBUFFORCE)).toBe(4 * 1024 * 1024);
+  });
+
+  it("turns the kernel's cumulative queue-drop count into drops of the packets lost since the last report", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    const drops: [string, number][] = [];
+    const got: ReceivedPacket[] = [];
+    vs.on("drop", (reason, _detail, count) => drops.push([reason, count]));
+    vs.on("packet", (p) => got.push(p));
+    const info = (queueDrops?: number): RecvInfo => ({
+      from: { family: "inet", address: "10.0.0.9" },
+      ifindex: 7,
+      truncated: false,
+      truncatedControl: false,
+      ...(queueDrops !== undefined ? { queueDrops } : {}),
+    });
+    for (const q of [undefined, 5, 5, 12]) o.made[0]!.emit("message", Buffer.from([0x45]), info(q));
+    expect(drops).toEqual([
+      ["queue_overflow", 5],
+      ["queue_overflow", 7],
+    ]);
+    expect(vs.queueDrops).toBe(12);
+    // The packet that carried the count is itself delivered.
+    expect(got).toHaveLength(4);
+  });
 });
 
 describe("VrrpSocket (IPv6)", () => {
