@@ -22,7 +22,8 @@ import {
   vipHolders,
   waitForSettled,
 } from "./harness/directors.js";
-import { Keepalived } from "./harness/keepalived.js";
+import { eventually, expectNoInvalidPackets } from "./harness/interop.js";
+import type { Keepalived } from "./harness/keepalived.js";
 import { Vipd } from "./harness/vipd.js";
 
 /** A bound for any one wait: several master-down intervals at 1 s adverts. */
@@ -31,34 +32,6 @@ const WAIT_MS = 20_000;
 async function served(dl: DirectorLab): Promise<string> {
   const r = await dl.lab.exec("cl", ["curl", "-s", "--max-time", "2", VIP_URL]);
   return r.stdout;
-}
-
-/** Polls until `fn` resolves to `want` (the VIP moves in a netlink round trip after the log line). */
-async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await fn();
-  while (JSON.stringify(last) !== JSON.stringify(want) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    last = await fn();
-  }
-  return last;
-}
-
-function problems(d: VrrpDaemon): unknown {
-  if (d instanceof Keepalived) return { keepalivedInvalidLines: d.invalidPacketLines() };
-  if (d instanceof Vipd) return { vipdDrops: d.drops() };
-  return {};
-}
-
-function expectNoInvalidPackets(...daemons: VrrpDaemon[]): void {
-  for (const d of daemons) {
-    const want = d instanceof Keepalived ? { keepalivedInvalidLines: [] } : { vipdDrops: {} };
-    expect({ host: d.host, kind: d.kind, ...(problems(d) as object) }).toEqual({
-      host: d.host,
-      kind: d.kind,
-      ...want,
-    });
-  }
 }
 
 // `node bin/vipd` runs dist/: rebuild it first when src/ changed.

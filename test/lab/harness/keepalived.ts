@@ -37,6 +37,18 @@ export interface KeepalivedInstance {
   virtualIps: string[];
   /** Unicast peers (multicast when absent or empty). */
   unicastPeers?: string[];
+  /**
+   * unicast_ttl: the TTL / hop limit of keepalived's unicast adverts (it checks none on receipt).
+   * Without it keepalived 2.2.7 sends IPv4 unicast adverts with TTL 255 and IPv6 ones with the
+   * kernel's default hop limit (64).
+   */
+  unicastTtl?: number;
+  /**
+   * unicast_src_ip: the source of keepalived's unicast adverts, and the address its unicast
+   * receive socket is bound to (by default the interface's primary address; for IPv6 its
+   * link-local one, so unicast adverts to any other of its addresses are not received).
+   */
+  unicastSrcIp?: string;
   /** The initial state; default BACKUP (the one vipd also starts in). */
   state?: "BACKUP" | "MASTER";
 }
@@ -92,6 +104,8 @@ export function keepalivedConf(cfg: KeepalivedConfig): string {
     if (inst.unicastPeers && inst.unicastPeers.length > 0) {
       out.push("  unicast_peer {", ...inst.unicastPeers.map((p) => `    ${p}`), "  }");
     }
+    if (inst.unicastSrcIp !== undefined) out.push(`  unicast_src_ip ${inst.unicastSrcIp}`);
+    if (inst.unicastTtl !== undefined) out.push(`  unicast_ttl ${inst.unicastTtl}`);
     out.push("  virtual_ipaddress {");
     for (const vip of inst.virtualIps) out.push(`    ${vip} dev ${inst.interface}`);
     out.push("  }", "}", "");
@@ -112,9 +126,11 @@ export const INVALID_PACKET_RE =
  * Lines that match {@link INVALID_PACKET_RE} but report normal protocol behaviour or start-up:
  * a preempting backup discards a lower-priority master's adverts until it takes over (RFC 5798
  * §6.4.2), which keepalived logs as "received lower priority (100) advert from X - discarding".
+ * A send error is not a received packet either: "Cant send advert to fd77::2 (Invalid argument)"
+ * is IPv6 unicast with the link down.
  */
 const BENIGN_RE =
-  /received lower priority \(\d+\) advert from \S+ - discarding|: (Command line|Opening file|Configuration file)/;
+  /received lower priority \(\d+\) advert from \S+ - discarding|: (Command line|Opening file|Configuration file)|Cant send advert to \S+ \(/;
 
 /** The keepalived command line (foreground, console log, VRRP only, per-run pid files). */
 export function keepalivedArgv(confPath: string, pidPath: string, vrrpPidPath: string, id: string): string[] {

@@ -42,6 +42,8 @@ export interface VipdInstanceSpec {
   preemptDelayMs?: number;
   virtualIps: string[];
   unicastPeers?: string[];
+  /** unicast_ttl: N sends and requires N; `{ send, require }` sets either (default send 255, require none). */
+  unicastTtl?: number | { send?: number; require?: number };
   /** VRRPv3 over IPv4 only. */
   checksumMode?: "pseudo" | "message";
   garpRepeat?: number;
@@ -92,6 +94,7 @@ export function vipdYaml(
         ...(i.preemptDelayMs !== undefined ? { preempt_delay: ms(i.preemptDelayMs) } : {}),
         virtual_ips: i.virtualIps,
         ...(i.unicastPeers?.length ? { unicast_peers: i.unicastPeers } : {}),
+        ...(i.unicastTtl !== undefined ? { unicast_ttl: i.unicastTtl } : {}),
         ...(i.checksumMode !== undefined ? { checksum_mode: i.checksumMode } : {}),
         ...(i.garpRepeat !== undefined ? { garp: { repeat: i.garpRepeat } } : {}),
       })),
