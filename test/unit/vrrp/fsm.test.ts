@@ -855,3 +855,74 @@ describe("config validation", () => {
     expect(inst({ priority: 255, preempt: false }).config.preempt).toBe(true);
   });
 });
+
+describe("edge cases from the rule-by-rule review", () => {
+  it("a priority-0 advert after the backup learned a different interval: Skew_Time of the learned interval", () => {
+    // Ours 100 cs; the master advertises 50 cs, then resigns.
+    let s = backupAt0();
+    s = step(s, advert(adv3(200, 50)), 1000).state;
+    expect(s.masterAdverIntervalCs).toBe(50);
+    expect(nextDeadline(s)).toBe(1000 + 3 * 500 + (156 * 50 * 10) / 256);
+    s = step(s, advert(adv3(0, 50)), 1200).state;
+    expect(nextDeadline(s)).toBe(1200 + (156 * 50 * 10) / 256);
+    const m = step(s, TIMER, nextDeadline(s)!);
+    expect(m.state.state).toBe("MASTER");
+  });
+
+  it("preempt_delay counts again from the first lower advert after MASTER→BACKUP", () => {
+    let m = becomeMaster({ preemptDelayMs: 5000 });
+    // A higher master appears: BACKUP.
+    m = step(m, advert(adv3(200)), 5000).state;
+    expect(m.state).toBe("BACKUP");
+    expect(m.preemptUntil).toBeNull();
+    // It later drops to 50: the delay starts at the first such advert.
+    let s = step(m, advert(adv3(50)), 6000).state;
+    expect(s.preemptUntil).toBe(6000 + 5000);
+    s = step(s, advert(adv3(50)), 7000).state;
+    expect(s.preemptUntil).toBe(11_000);
+    expect(nextDeadline(s)).toBe(7000 + MD_100);
+  });
+
+  it("v2: MASTER→BACKUP on a higher advert keeps our own interval, and Skew_Time after priority 0 is (256 − prio)/256 s", () => {
+    const v2 = { version: 2 as const, advertIntervalCs: 100 };
+    const m = becomeMaster(v2);
+    const r = step(m, advert(adv2(200)), 5000);
+    expect(strip(r.actions)).toEqual([tr("MASTER", "BACKUP", "higher_priority"), { type: "del_vips" }]);
+    expect(r.state.masterAdverIntervalCs).toBe(100);
+    expect(nextDeadline(r.state)).toBe(5000 + 3000 + (156 * 1000) / 256);
+    const resigned = step(r.state, advert(adv2(0)), 6000).state;
+    expect(nextDeadline(resigned)).toBe(6000 + (156 * 1000) / 256);
+    expect(skewMs(resigned)).toBe((156 * 1000) / 256);
+  });
+
+  it("an address owner whose weight-0 tracked link goes down goes to FAULT (resigning), and back to MASTER", () => {
+    const m = run(inst({ priority: 255 }), [START, 0]).state;
+    expect(m.state).toBe("MASTER");
+    const f = step(m, { type: "fault", reason: "tracked interface eth1 is down (weight 0)" }, 100);
+    expect(strip(f.actions)).toEqual([
+      tr("MASTER", "FAULT", "fault"),
+      { type: "send_advert", priority: 0 },
+      { type: "del_vips" },
+    ]);
+    const back = step(f.state, { type: "fault_cleared" }, 200);
+    expect(back.state.state).toBe("MASTER");
+    expect(strip(back.actions)[0]).toEqual(tr("FAULT", "MASTER", "fault_cleared"));
+  });
+
+  it("a sync member that wants MASTER withdraws the wish on hearing a master, and keeps its timer armed", () => {
+    let s = run(backupAt0(), [{ type: "sync_member", member: true }, 0]).state;
+    const r = step(s, TIMER, nextDeadline(s)!);
+    expect(r.actions).toEqual([{ type: "want_master" }]);
+    expect(r.state.state).toBe("BACKUP");
+    expect(r.state.wantMaster).toBe(true);
+    expect(nextDeadline(r.state)).toBe(MD_100 + MD_100);
+    s = step(r.state, advert(adv3(200)), MD_100 + 10).state;
+    expect(s.wantMaster).toBe(false);
+    // Leaving the group clears it too.
+    const again = step(s, TIMER, nextDeadline(s)!).state;
+    expect(again.state).toBe("BACKUP");
+    expect(step(again, { type: "sync_member", member: false }, nextDeadline(s)! + 1).state.wantMaster).toBe(
+      false,
+    );
+  });
+});
