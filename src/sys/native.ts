@@ -75,7 +75,9 @@ let cached: NativeBinding | undefined;
 
 /** The addon, loaded once per thread (each worker loads its own instance). */
 export function loadNative(): NativeBinding {
-  cached ??= loadNativeFrom(NATIVE_PATH);
+  // VIPD_NATIVE_ADDON: another build of the same addon (CI runs the socket tests against an
+  // AddressSanitizer build, scripts/sanitizers.sh).
+  cached ??= loadNativeFrom(process.env.VIPD_NATIVE_ADDON ?? NATIVE_PATH);
   return cached;
 }
 

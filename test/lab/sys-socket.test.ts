@@ -420,7 +420,9 @@ describe("netlink", () => {
 
   it("with netns and only the service's capabilities (no CAP_SYS_ADMIN): EPERM that says why", () => {
     const ns = createNetns();
-    const addon = fileURLToPath(new URL("../../build/Release/vipd_native.node", import.meta.url));
+    const addon =
+      process.env.VIPD_NATIVE_ADDON ??
+      fileURLToPath(new URL("../../build/Release/vipd_native.node", import.meta.url));
     const r = spawnSync(
       "setpriv",
       [
