@@ -14,6 +14,12 @@ nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(readlink -f "$(command -v 
   echo "sanitizers: no Node headers in $nodedir/include/node (set npm_config_nodedir)" >&2
   exit 1
 }
+for lib in libasan.so libubsan.so; do
+  [[ -f $(gcc -print-file-name=$lib) ]] || {
+    echo "sanitizers: gcc has no $lib (Debian: libgcc-12-dev, part of build-essential)" >&2
+    exit 1
+  }
+done
 mkdir -p build/asan
 gcc -std=gnu11 -shared -fPIC -O1 -g -fno-omit-frame-pointer \
   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
