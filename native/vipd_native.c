@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_ether.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <linux/magic.h>
 #include <linux/netlink.h>
@@ -1165,6 +1166,29 @@ static napi_value sock_sendmsg(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* attachFilter(program: Buffer): a classic BPF program (struct sock_filter, 8 bytes each) as
+ * built by src/sys/bpf.ts. The only way to SO_ATTACH_FILTER: the option passthrough refuses it.
+ * The kernel checks the program itself (EINVAL for an invalid one). */
+static napi_value sock_attach_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  vsock *s = unwrap_this(env, info, &argc, argv, "setsockopt(SO_ATTACH_FILTER)", true);
+  if (s == NULL) return NULL;
+  if (argc < 1) napi_get_undefined(env, &argv[0]);
+  void *data;
+  size_t len;
+  if (!get_buffer(env, argv[0], "program", &data, &len)) return NULL;
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    throw_range(env, "%s must hold 1 to 4096 instructions of 8 bytes", "program");
+    return NULL;
+  }
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)),
+                            .filter = (struct sock_filter *)data};
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    throw_errno(env, errno, "setsockopt(SO_ATTACH_FILTER)");
+  return NULL;
+}
+
 static napi_value sock_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   vsock *s = unwrap_this(env, info, &argc, NULL, "close", false);
@@ -1291,6 +1315,7 @@ NAPI_MODULE_INIT() {
       {"getsockopt", NULL, sock_getsockopt, NULL, NULL, NULL, napi_default_method, NULL},
       {"getsockname", NULL, sock_getsockname, NULL, NULL, NULL, napi_default_method, NULL},
       {"sendmsg", NULL, sock_sendmsg, NULL, NULL, NULL, napi_default_method, NULL},
+      {"attachFilter", NULL, sock_attach_filter, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, sock_close, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, sock_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"unref", NULL, sock_unref, NULL, NULL, NULL, napi_default_method, NULL},

@@ -44,6 +44,8 @@ export interface NativeSocketHandle {
   getsockopt(level: number, name: number, size: number): Buffer;
   getsockname(): SockAddr;
   sendmsg(data: Buffer | readonly Buffer[], to?: SockAddr | null, options?: SendOptions | null): number;
+  /** SO_ATTACH_FILTER with a classic BPF program (struct sock_filter[]; src/sys/bpf.ts). */
+  attachFilter(program: Buffer): void;
   /** Idempotent; safe from inside the receive callback. */
   close(): void;
   ref(): void;

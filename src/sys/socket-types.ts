@@ -80,6 +80,8 @@ export interface VipdSocket extends EventEmitter {
   getOption(level: number, name: number): number;
   getOption(level: number, name: number, size: number): Buffer;
   bindToDevice(ifname: string): void;
+  /** Attaches a classic BPF program built by src/sys/bpf.ts (encodeBpf). */
+  attachFilter(program: Buffer): void;
   /** Address the socket is bound to (getsockname); for netlink this reveals the port id. */
   localAddress(): SockAddr;
   /** sendmsg; synchronous (raw and netlink sends don't block in practice). Returns bytes sent. */

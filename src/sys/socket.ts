@@ -111,6 +111,11 @@ export class NativeVipdSocket extends EventEmitter implements VipdSocket {
     this.#handle.setsockopt(SOL_SOCKET, SO_BINDTODEVICE, Buffer.concat([raw, Buffer.alloc(1)]));
   }
 
+  attachFilter(program: Buffer): void {
+    this.#open("attachFilter");
+    this.#handle.attachFilter(program);
+  }
+
   localAddress(): SockAddr {
     this.#open("localAddress");
     return this.#handle.getsockname();

@@ -27,6 +27,7 @@ import {
   VRRP_TTL,
   type VrrpAdvert,
 } from "../vrrp/packet.js";
+import { encodeBpf, vridFilter } from "./bpf.js";
 import {
   IP_ADD_MEMBERSHIP,
   IP_MULTICAST_ALL,
@@ -117,6 +118,8 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
   private closed = false;
   /** Datagrams the kernel dropped from this socket's full receive queue (SO_RXQ_OVFL), so far. */
   queueDrops = 0;
+  /** The VRIDs the attached kernel filter lets through ("51,52"), or undefined: no filter. */
+  filteredVrids: string | undefined;
 
   /** Opens and configures the socket. Throws VRRP_SOCKET_SETUP (or the kernel's error) on failure. */
   constructor(opts: VrrpSocketOptions) {
@@ -180,6 +183,27 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
       this.sock.setOption(SOL_SOCKET, SO_RCVBUFFORCE, VRRP_RECEIVE_QUEUE_BYTES);
     } catch {
       this.optional(SOL_SOCKET, SO_RCVBUF, VRRP_RECEIVE_QUEUE_BYTES, "SO_RCVBUF");
+    }
+  }
+
+  /**
+   * Lets the kernel drop adverts of other virtual routers (src/sys/bpf.ts). Call again when the
+   * VRIDs on this socket change. A filter that cannot be attached is logged and leaves the
+   * socket unfiltered: validation still drops those packets (as `vrid`).
+   */
+  setVrids(vrids: readonly number[]): void {
+    const key = [...new Set(vrids)].sort((a, b) => a - b).join(",");
+    if (key === this.filteredVrids) return;
+    try {
+      this.sock.attachFilter(encodeBpf(vridFilter(this.family, vrids)));
+      this.filteredVrids = key;
+      this.log.debug({ vrids: key }, `kernel filter: VRIDs ${key} only`);
+    } catch (err) {
+      this.filteredVrids = undefined;
+      this.log.warn(
+        { err, vrids: key },
+        "cannot attach the VRID filter; every VRRP packet reaches validation",
+      );
     }
   }
 

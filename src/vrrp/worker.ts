@@ -319,6 +319,8 @@ export class VrrpRuntime {
       if (entry.users.size === 0) {
         entry.socket.close();
         this.sockets.delete(key);
+      } else {
+        this.refilter(entry);
       }
     }
   }
@@ -467,12 +469,22 @@ export class VrrpRuntime {
   }
 
   /** Opens the (interface, family) socket when the interface exists and it is not open yet. */
+  /** The socket's kernel filter lets through exactly the VRIDs of the instances using it. */
+  private refilter(entry: SocketEntry): void {
+    const vrids = [...entry.users].flatMap((u) => {
+      const vrid = this.managed.get(u)?.config.vrid;
+      return vrid === undefined ? [] : [vrid];
+    });
+    if (vrids.length > 0) entry.socket.setVrids(vrids);
+  }
+
   private ensureSocket(m: Managed): void {
     const family = familyOf(m.config);
     const key = this.socketKey(m.config.interface, family);
     const existing = this.sockets.get(key);
     if (existing) {
       existing.users.add(m.config.name);
+      this.refilter(existing);
       return;
     }
     const link = this.linkByName(m.config.interface);
@@ -497,6 +509,7 @@ export class VrrpRuntime {
       });
       this.sockets.set(key, entry);
       this.socketErrors.delete(key);
+      this.refilter(entry);
     } catch (err) {
       this.socketErrors.set(key, describeError(err));
       this.log.error(

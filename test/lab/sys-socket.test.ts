@@ -10,6 +10,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { encodeBpf, vridFilter } from "../../src/sys/bpf.js";
 import {
   ARPHRD_ETHER,
   ETH_P_ALL,
@@ -241,6 +242,46 @@ describe("raw IPv4, protocol 112, on 127.0.0.1", () => {
     expect(() =>
       tx.send(Buffer.alloc(4), { family: "inet", address: "127.0.0.1" }, { source: "::1" }),
     ).toThrow(expect.objectContaining({ code: "SOCKET_INVALID_ADDRESS" }));
+  });
+});
+
+describe("kernel VRID filter (src/sys/bpf.ts) on raw sockets", () => {
+  /** A VRRP-looking payload: version 3, type 1, the VRID, a tag to find it by. */
+  const vrrpLike = (vrid: number, tag: Buffer) => Buffer.concat([Buffer.from([0x31, vrid, 100, 0]), tag]);
+
+  for (const [family, address] of [
+    ["inet", "127.0.0.1"],
+    ["inet6", "::1"],
+  ] as const) {
+    it(`${family}: only the VRIDs in the filter are queued`, async () => {
+      const rx = track(openSocket({ family, protocol: 112 }));
+      rx.bind({ family, address });
+      rx.attachFilter(encodeBpf(vridFilter(family, [51, 53])));
+      const tx = track(openSocket({ family, protocol: 112 }));
+      const tag = nonce();
+      const seen: number[] = [];
+      rx.on("message", (msg: Buffer) => {
+        const at = msg.indexOf(tag);
+        if (at >= 4) seen.push(msg[at - 3] as number);
+      });
+      for (const vrid of [50, 51, 52, 53, 254]) tx.send(vrrpLike(vrid, tag), { family, address });
+      // A last one that passes, with a tag of its own, marks the end: the kernel queues in order.
+      const last = nonce();
+      const end = nextMessage(rx, (m) => m.includes(last));
+      tx.send(vrrpLike(53, last), { family, address });
+      await end;
+      expect(seen).toEqual([51, 53]);
+    });
+  }
+
+  it("a program the kernel refuses (a jump past the end) is EINVAL; an empty one never reaches it", () => {
+    const s = track(openSocket({ family: "inet", protocol: 112 }));
+    const bad = Buffer.from("1500ff0033000000", "hex"); // jeq #51, jt 255: out of range
+    expect(() => s.attachFilter(bad)).toThrow(
+      expect.objectContaining({ code: "EINVAL", syscall: "setsockopt(SO_ATTACH_FILTER)" }),
+    );
+    expect(() => s.attachFilter(Buffer.alloc(0))).toThrow(RangeError);
+    expect(() => s.attachFilter(Buffer.alloc(12))).toThrow(RangeError);
   });
 });
 

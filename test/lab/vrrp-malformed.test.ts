@@ -5,7 +5,8 @@
  *
  * Injected (each aimed at the pair's VRID and claiming priority 200, which would matter if it
  * were accepted): a bad checksum, TTL 64, version 4, a truncated header, another VRID, and a
- * priority-254 advert with a bad checksum.
+ * priority-254 advert with a bad checksum. (Another VRID is dropped by the kernel filter on the
+ * VRRP socket before vipd sees it.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "./fixtures/vrrp/build.js";
@@ -91,7 +92,10 @@ describe.each([
     }
     const want: Record<string, number> = {};
     for (const kind of kinds) want[MALFORMED_KINDS[kind]] = (want[MALFORMED_KINDS[kind]] ?? 0) + 1;
-    // { checksum: 2, ttl: 1, version: 1, length: 1, vrid: 1 } on both directors, master and backup.
+    // Another VRID never reaches vipd: the socket's kernel filter drops it (src/sys/bpf.ts,
+    // tested against the kernel in sys-socket.test.ts), so it is not counted.
+    delete want.vrid;
+    // { checksum: 2, ttl: 1, version: 1, length: 1 } on both directors, master and backup.
     expect({ d1: d1.drops(marks.d1), d2: d2.drops(marks.d2) }).toEqual({ d1: want, d2: want });
     expect({ d1: d1.transitions(marks.d1), d2: d2.transitions(marks.d2) }).toEqual({ d1: [], d2: [] });
     expect(d1.state("web")).toBe("MASTER");

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { Announcer } from "../../../src/sys/announce.js";
+import { encodeBpf, vridFilter } from "../../../src/sys/bpf.js";
 import {
   IP_ADD_MEMBERSHIP,
   IP_MULTICAST_IF,
@@ -50,6 +51,10 @@ class FakeSocket extends EventEmitter implements VipdSocket {
   }
   bindToDevice(ifname: string): void {
     this.device = ifname;
+  }
+  readonly filters: Buffer[] = [];
+  attachFilter(program: Buffer): void {
+    this.filters.push(program);
   }
   localAddress(): SockAddr {
     return { family: "inet", address: "0.0.0.0" };
@@ -198,6 +203,29 @@ describe("VrrpSocket: packets from another interface", () => {
       expect(got).toHaveLength(1);
     });
   }
+});
+
+describe("VrrpSocket: kernel VRID filter", () => {
+  it("attaches a filter for the VRIDs given, again only when they change", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    vs.setVrids([52, 51]);
+    vs.setVrids([51, 52, 51]);
+    expect(o.made[0]!.filters).toEqual([encodeBpf(vridFilter("inet", [51, 52]))]);
+    expect(vs.filteredVrids).toBe("51,52");
+    vs.setVrids([51]);
+    expect(o.made[0]!.filters).toHaveLength(2);
+  });
+
+  it("a filter the kernel refuses leaves the socket unfiltered (validation still counts those as vrid)", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });
+    o.made[0]!.attachFilter = () => {
+      throw new Error("setsockopt(SO_ATTACH_FILTER) ENOMEM");
+    };
+    vs.setVrids([51]);
+    expect(vs.filteredVrids).toBeUndefined();
+  });
 });
 
 describe("VrrpSocket: receive queue", () => {
