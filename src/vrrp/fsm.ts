@@ -31,6 +31,9 @@ import { compareIp, type IpFamily, ipFamily, normalizeIp, type VrrpAdvert } from
  *   `nextDeadline`. A master that hears a lower-priority advert sends an advert at once and a
  *   GARP burst (plus the delayed second burst), like keepalived's garp_lower_prio_* defaults:
  *   the other side may have been master and pointed the segment's ARP caches at itself.
+ * - Tracking lowers a master's priority: it sends an advert at once. A preempting backup that
+ *   hears the master it was following drop below its own priority takes over after Skew_Time
+ *   (as after a priority-0 advert) instead of waiting Master_Down_Interval.
  * - Leaving MASTER for any reason other than a better master (shutdown, fault, self-demote,
  *   sync group) sends a priority-0 advert first, so a backup takes over after Skew_Time
  *   instead of Master_Down_Interval; then the VIPs are removed.
@@ -451,7 +454,22 @@ function onAdvertBackup(s: InstanceState, advert: VrrpAdvert, src: string, now: 
     else if (delaying && s.preemptUntil === null) next = { ...next, preemptUntil: now + preemptDelayMs };
     return none({ ...next, masterDownAt: now + masterDownIntervalMs(next) });
   }
-  // Preempting: ignore the lower-priority master; the master-down timer runs on.
+  // Preempting: ignore the lower-priority master; the master-down timer runs on. When it is
+  // the master we were following that just dropped below us (tracking), it has told us itself:
+  // take over after Skew_Time, as if it had resigned, rather than a whole Master_Down_Interval.
+  // (Beyond the RFC; a keepalived backup waits the interval out.)
+  if (
+    s.master !== null &&
+    s.master.ip === normalizeIp(src) &&
+    advert.priority < s.master.priority &&
+    s.masterDownAt !== null
+  ) {
+    return none({
+      ...s,
+      master: { ip: s.master.ip, priority: advert.priority },
+      masterDownAt: Math.min(s.masterDownAt, now + skewMs(s)),
+    });
+  }
   return none(s);
 }
 
@@ -561,7 +579,16 @@ export function step(s: InstanceState, input: FsmInput, now: number): StepResult
         );
       }
       // 0 and 255 have protocol meanings; a tracked priority stays within 1..254.
-      return rescheduleMasterDown(s, withPriority(s, Math.min(254, Math.max(1, p)), s.demoted), now);
+      const next = withPriority(s, Math.min(254, Math.max(1, p)), s.demoted);
+      if (s.state === "MASTER" && next.effectivePriority < s.effectivePriority) {
+        // Say it at once: a preempting backup that now outranks us need not wait for our next
+        // advert (a vipd backup then takes over after its Skew_Time).
+        return {
+          state: { ...next, adverAt: now + advertIntervalMs(next) },
+          actions: [{ type: "send_advert", priority: next.effectivePriority }],
+        };
+      }
+      return rescheduleMasterDown(s, next, now);
     }
 
     case "demote": {

@@ -47,6 +47,7 @@ export interface VipdInstanceSpec {
   /** VRRPv3 over IPv4 only. */
   checksumMode?: "pseudo" | "message";
   garpRepeat?: number;
+  trackInterfaces?: { name: string; weight: number }[];
 }
 
 export interface VipdWebhookSpec {
@@ -95,6 +96,7 @@ export function vipdYaml(
         virtual_ips: i.virtualIps,
         ...(i.unicastPeers?.length ? { unicast_peers: i.unicastPeers } : {}),
         ...(i.unicastTtl !== undefined ? { unicast_ttl: i.unicastTtl } : {}),
+        ...(i.trackInterfaces?.length ? { track_interfaces: i.trackInterfaces } : {}),
         ...(i.checksumMode !== undefined ? { checksum_mode: i.checksumMode } : {}),
         ...(i.garpRepeat !== undefined ? { garp: { repeat: i.garpRepeat } } : {}),
       })),

@@ -488,16 +488,40 @@ const rows: Row[] = [
     deadline: 3000 + (1 * 1000) / 256,
   },
   {
-    name: "tracking lowers the effective priority: next adverts carry it, skew grows",
+    name: "tracking lowers a master's priority: an advert carries it at once, the next one an interval later",
     given: () => becomeMaster(),
     input: { type: "priority", effectivePriority: 50 },
     now: 4000,
     state: "MASTER",
-    actions: [],
-    deadline: MD_100 + 1000,
+    actions: [{ type: "send_advert", priority: 50 }],
+    deadline: 5000,
     extra: (s) => {
       expect(s.effectivePriority).toBe(50);
-      expect(step(s, TIMER, MD_100 + 1000).actions).toEqual([{ type: "send_advert", priority: 50 }]);
+      expect(step(s, TIMER, 5000).actions).toEqual([{ type: "send_advert", priority: 50 }]);
+    },
+  },
+  {
+    name: "tracking raises a master's priority: no extra advert, the next one carries it",
+    given: () => run(becomeMaster(), [{ type: "priority", effectivePriority: 50 }, 4000]).state,
+    input: { type: "priority", effectivePriority: 120 },
+    now: 4500,
+    state: "MASTER",
+    actions: [],
+    deadline: 5000,
+  },
+  {
+    name: "a preempting backup whose master drops below it takes over after Skew_Time, not Master_Down_Interval",
+    given: () => run(backupAt0({ priority: 100 }), [advert(adv3(150)), 1000]).state,
+    input: advert(adv3(50)),
+    now: 1500,
+    state: "BACKUP",
+    actions: [],
+    deadline: 1500 + SKEW_100,
+    extra: (s) => {
+      expect(s.master).toEqual({ ip: "10.0.0.9", priority: 50 });
+      // Another lower-priority router it was not following changes nothing.
+      const other = run(backupAt0(), [advert(adv3(150)), 1000], [advert(adv3(50), "10.0.0.8"), 1500]).state;
+      expect(nextDeadline(other)).toBe(1000 + MD_100);
     },
   },
   {

@@ -239,6 +239,25 @@ describe("two routers, one segment", () => {
   });
 });
 
+describe("two routers, tracking lowers the master below the backup", () => {
+  it("the master says so at once and the preempting backup takes over after its Skew_Time", async () => {
+    const net = new Network(1);
+    const a = net.add({ name: "A", host: 1, priorities: [150] });
+    const b = net.add({ name: "B", host: 2, priorities: [100] });
+    await net.start();
+    net.run(3000);
+    expect(net.holders()).toEqual([["A"]]);
+    const at = net.clock.now();
+    a.instances[0]!.updateHealth({ fault: null, priority: 50 });
+    // Skew_Time at priority 100 and 100 ms adverts is 61 ms; a whole Master_Down_Interval is 361.
+    net.run(100);
+    expect(net.holders()).toEqual([["B"]]);
+    const takeover = b.transitions.find((t) => t.to === "MASTER");
+    expect(takeover!.at - at).toBeLessThan(100);
+    expect(a.transitions.at(-1)).toMatchObject({ from: "MASTER", to: "BACKUP", reason: "higher_priority" });
+  });
+});
+
 describe("property: after any partition heals, no VIP stays on two routers past Master_Down_Interval", () => {
   const routerArb = fc.record({
     priorities: fc.tuple(fc.constantFrom(100, 150, 200), fc.constantFrom(100, 150, 200)),

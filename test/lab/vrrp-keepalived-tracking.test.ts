@@ -1,0 +1,96 @@
+/**
+ * A vipd master whose tracked interface goes down drops below a keepalived backup: vipd sends an
+ * advert with its new priority at once, keepalived (a preempting backup, which ignores adverts of
+ * lower priority) takes over when its Master_Down_Interval runs out, vipd steps down on the
+ * first advert of the better master, and exactly one director holds the VIP. When the interface
+ * comes back, vipd outranks keepalived again and preempts.
+ *
+ * The tracked interface is one end of a veth pair inside d1's namespace; downing the other end
+ * takes its carrier away.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "./fixtures/vrrp/build.js";
+import {
+  createDirectorLab,
+  type DirectorLab,
+  NET,
+  VIP_CIDR,
+  type VrrpDaemon,
+  vipHolders,
+  waitForSettled,
+} from "./harness/directors.js";
+import { eventually, expectNoInvalidPackets } from "./harness/interop.js";
+import { Keepalived } from "./harness/keepalived.js";
+import { Vipd } from "./harness/vipd.js";
+
+const WAIT_MS = 20_000;
+const ADVERT_MS = 100;
+
+beforeAll(() => ensureBuilt());
+
+describe("vipd master (150, tracking trk0 weight -100) and keepalived backup (100)", () => {
+  let dl: DirectorLab;
+  let vipd: Vipd;
+  let keepalived: VrrpDaemon;
+
+  beforeAll(async () => {
+    dl = await createDirectorLab({ prefix: "vkatrk" });
+    await dl.lab.run("d1", ["ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"]);
+    await dl.lab.run("d1", ["ip", "link", "set", "trk0", "up"]);
+    await dl.lab.run("d1", ["ip", "link", "set", "trk1", "up"]);
+    vipd = await Vipd.start(dl.lab, "d1", dl.dir, {
+      node: "d1",
+      logLevel: "debug",
+      instances: [
+        {
+          name: "web",
+          interface: "eth0",
+          vrid: NET.vrid,
+          priority: 150,
+          version: 3,
+          advertIntervalMs: ADVERT_MS,
+          virtualIps: [VIP_CIDR],
+          trackInterfaces: [{ name: "trk0", weight: -100 }],
+        },
+      ],
+    });
+    keepalived = await Keepalived.start(dl.lab, "d2", dl.dir, {
+      routerId: "d2",
+      version: 3,
+      instances: [
+        {
+          interface: "eth0",
+          vrid: NET.vrid,
+          priority: 100,
+          advertIntervalMs: ADVERT_MS,
+          virtualIps: [VIP_CIDR],
+        },
+      ],
+    });
+    await waitForSettled(dl.lab, vipd, keepalived, WAIT_MS);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([vipd?.stop(), keepalived?.stop()]);
+    await dl?.close();
+  });
+
+  it("the tracked interface goes down: keepalived takes over, vipd is BACKUP, one VIP holder", async () => {
+    const [vMark, kMark] = [vipd.mark, keepalived.mark];
+    await dl.lab.run("d1", ["ip", "link", "set", "trk1", "down"]);
+    await keepalived.waitForState("MASTER", { from: kMark, timeoutMs: WAIT_MS });
+    const t = await vipd.waitForState("BACKUP", { from: vMark, timeoutMs: WAIT_MS });
+    expect(t).toMatchObject({ reason: "higher_priority" });
+    expect(await eventually(() => vipHolders(dl.lab), ["d2"])).toEqual(["d2"]);
+    expectNoInvalidPackets(vipd, keepalived);
+  });
+
+  it("the interface comes back: vipd outranks keepalived again and preempts", async () => {
+    const [vMark, kMark] = [vipd.mark, keepalived.mark];
+    await dl.lab.run("d1", ["ip", "link", "set", "trk1", "up"]);
+    await vipd.waitForState("MASTER", { from: vMark, timeoutMs: WAIT_MS });
+    await keepalived.waitForState("BACKUP", { from: kMark, timeoutMs: WAIT_MS });
+    expect(await eventually(() => vipHolders(dl.lab), ["d1"])).toEqual(["d1"]);
+    expectNoInvalidPackets(vipd, keepalived);
+  });
+});
