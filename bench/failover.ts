@@ -27,6 +27,7 @@
  *
  * It needs root and keepalived (Debian package). It prints figures; it never fails on them.
  */
+
 import { writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -45,6 +46,7 @@ import { nowMs } from "../test/lab/harness/lines.js";
 import { LinkSwitch } from "../test/lab/harness/link.js";
 import { HttpProbe, longestOutage, type ProbeResult } from "../test/lab/harness/probe.js";
 import { AdvertWatcher } from "../test/lab/harness/vrrp-inject.js";
+import { envInt } from "./env.js";
 
 interface BenchCase {
   id: string;
@@ -110,14 +112,6 @@ function envList<T extends string>(name: string, all: readonly T[]): T[] {
   const bad = wanted.filter((w) => !all.includes(w as T));
   if (bad.length > 0) throw new Error(`${name}: unknown ${bad.join(", ")} (known: ${all.join(", ")})`);
   return wanted as T[];
-}
-
-function envInt(name: string, dflt: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
 }
 
 function percentile(values: readonly number[], p: number): number {

@@ -17,6 +17,7 @@ const BPF_LD = 0x00;
 const BPF_LDX = 0x01;
 const BPF_JMP = 0x05;
 const BPF_RET = 0x06;
+const BPF_W = 0x00;
 const BPF_B = 0x10;
 const BPF_ABS = 0x20;
 const BPF_IND = 0x40;
@@ -60,8 +61,23 @@ export function vridFilter(
     family === "inet"
       ? [insn(BPF_LDX | BPF_B | BPF_MSH, 0), insn(BPF_LD | BPF_B | BPF_IND, 1)]
       : [insn(BPF_LD | BPF_B | BPF_ABS, 1)];
+  return acceptIfAnyOf(load, set);
+}
+
+/** `ld [offset]`: the big-endian 32-bit word at `offset` into A (e.g. 12: an IPv4 source). */
+export function loadWord(offset: number): BpfInstruction {
+  return insn(BPF_LD | BPF_W | BPF_ABS, offset);
+}
+
+/** Runs `load` (which leaves a value in A), then accepts the packet when A is one of `values`. */
+export function acceptIfAnyOf(load: readonly BpfInstruction[], values: readonly number[]): BpfInstruction[] {
+  if (values.length === 0 || values.length > 255) {
+    throw new VipdError("BPF_BAD_VALUES", `a filter compares 1 to 255 values, got ${values.length}`, {
+      count: values.length,
+    });
+  }
   // Each compare jumps over the remaining compares and the REJECT to ACCEPT when it matches.
-  const compares = set.map((v, i) => insn(BPF_JMP | BPF_JEQ | BPF_K, v, set.length - i, 0));
+  const compares = values.map((v, i) => insn(BPF_JMP | BPF_JEQ | BPF_K, v >>> 0, values.length - i, 0));
   return [...load, ...compares, REJECT, ACCEPT];
 }
 

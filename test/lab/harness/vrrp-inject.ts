@@ -8,10 +8,12 @@
  *   inj.close();
  */
 import { VipdError } from "../../../src/errors.js";
+import { acceptIfAnyOf, encodeBpf, loadWord } from "../../../src/sys/bpf.js";
 import { IP_ADD_MEMBERSHIP, IP_MULTICAST_TTL, SOL_IP } from "../../../src/sys/constants.js";
 import { ifNameToIndex, type NativeVipdSocket, openSocket, packIpMreqn } from "../../../src/sys/socket.js";
 import {
   encodeAdvert,
+  ipToBytes,
   parseIpv4Header,
   VRRP_MCAST_V4,
   VRRP_PROTOCOL,
@@ -152,11 +154,16 @@ export interface SeenAdvert {
 
 /**
  * Watches the VRRP adverts on a segment from a bystander namespace (a raw socket there that
- * joins 224.0.0.18 on `ifname`), e.g. to fail a master right after it advertised.
+ * joins 224.0.0.18 on `ifname`), e.g. to fail a master right after it advertised. With
+ * `sources`, a kernel filter keeps everyone else's packets out (a flood on the segment then costs
+ * the watching process nothing).
  */
 export class AdvertWatcher {
   private readonly sock: NativeVipdSocket;
   private waiters: Array<(a: SeenAdvert) => void> = [];
+  /** Every advert seen, in order, once {@link record} was called. */
+  readonly seen: SeenAdvert[] = [];
+  private recording = false;
 
   private constructor(sock: NativeVipdSocket) {
     this.sock = sock;
@@ -166,13 +173,19 @@ export class AdvertWatcher {
       const msg = packet.subarray(h.header.headerLength, h.header.totalLength);
       if (msg.length < 8) return;
       const seen: SeenAdvert = { at: nowMs(), src: h.header.src, vrid: msg[1]!, priority: msg[2]! };
+      if (this.recording) this.seen.push(seen);
       for (const w of [...this.waiters]) w(seen);
     });
   }
 
-  static open(netnsPath: string, ifname: string): AdvertWatcher {
+  static open(netnsPath: string, ifname: string, opts: { sources?: readonly string[] } = {}): AdvertWatcher {
     const sock = openSocket({ family: "inet", protocol: VRRP_PROTOCOL, netns: netnsPath });
     try {
+      if (opts.sources !== undefined) {
+        // `ld [12]`: the IPv4 source address.
+        const sources = opts.sources.map((s) => ipToBytes(s, "inet").readUInt32BE(0));
+        sock.attachFilter(encodeBpf(acceptIfAnyOf([loadWord(12)], sources)));
+      }
       const ifindex = ifNameToIndex(ifname, netnsPath);
       sock.setOption(SOL_IP, IP_ADD_MEMBERSHIP, packIpMreqn(VRRP_MCAST_V4, ifindex));
       sock.unref();
@@ -205,6 +218,12 @@ export class AdvertWatcher {
       }, timeoutMs);
       this.waiters.push(waiter);
     });
+  }
+
+  /** Keeps every advert from now on in {@link seen}. */
+  record(): this {
+    this.recording = true;
+    return this;
   }
 
   close(): void {
