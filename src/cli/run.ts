@@ -5,7 +5,7 @@ import { childLogger } from "../log.js";
 import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, usageError } from "./command.js";
 
 /**
- * `vipd run [-c FILE]`: the daemon in the foreground (DESIGN.md, CLI contract). JSON logs go
+ * `vipd run [-c FILE]`: the daemon in the foreground (README, Commands). JSON logs go
  * to stdout; SIGHUP reloads, SIGTERM/SIGINT stop gracefully (exit 0). A config that does not
  * load at start prints one `FILE:LINE:COL: message` line per problem on stderr and exits 1.
  */

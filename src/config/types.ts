@@ -1,7 +1,7 @@
 /**
  * The validated, defaulted configuration the rest of vipd consumes.
  *
- * YAML keys are snake_case (the contract in DESIGN.md); these types are camelCase, and every
+ * YAML keys are snake_case (the contract: config/lb1.yaml, config/vipd.schema.json); these types are camelCase, and every
  * duration is a number of milliseconds in a field whose name ends in `Ms`. A value of this type
  * has passed every check in src/config/parse.ts, so consumers need not re-validate it.
  */

@@ -29,8 +29,7 @@ import {
 
 /**
  * IPVS generic netlink payloads: the attributes after the genl header, both ways.
- * Pure. Facts from linux include/uapi/linux/ip_vs.h and net/netfilter/ipvs/ip_vs_ctl.c
- * (see /work/shared/reference/ipvs-netlink.md).
+ * Pure. Facts from linux include/uapi/linux/ip_vs.h and net/netfilter/ipvs/ip_vs_ctl.c.
  *
  * Every decoder returns options in canonical form (see canonicalServiceOptions /
  * canonicalDestOptions), so a decoded kernel entry compares equal to the canonical

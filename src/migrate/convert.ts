@@ -16,7 +16,7 @@ import type { MigrateWarning } from "./lexer.js";
 import type { ParsedKeepalived, Statement, Word } from "./parse.js";
 
 // ---------------------------------------------------------------------------------------------
-// The output: vipd's YAML contract (DESIGN.md), keys in its order.
+// The output: vipd's YAML contract (config/lb1.yaml), keys in its order.
 
 export interface MigratedTrackInterface {
   name: string;

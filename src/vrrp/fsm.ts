@@ -3,7 +3,7 @@ import { compareIp, type IpFamily, ipFamily, normalizeIp, type VrrpAdvert } from
 
 /**
  * The VRRP state machine of one instance, as a pure step function (RFC 3768 §6.4, RFC 5798 /
- * RFC 9568 §6.4; the timer facts are in shared/reference/vrrp.md).
+ * RFC 9568 §6.4; the timers are summed up in docs/vrrp.md).
  *
  *   step(state, input, now) → { state, actions }
  *

@@ -1,5 +1,5 @@
 /**
- * The VRRP worker thread (DESIGN.md, process model). It owns everything failover needs:
+ * The VRRP worker thread (README, Architecture). It owns everything failover needs:
  * the raw VRRP sockets, the instances' timers, the VIPs (rtnetlink), GARP / NA, and interface
  * tracking (rtnetlink link and address events). It never waits for the main thread.
  *

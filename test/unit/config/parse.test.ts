@@ -10,7 +10,7 @@ function valid(text: string): VipdConfig {
   return result.config;
 }
 
-/** The example from DESIGN.md's config contract, verbatim. */
+/** The config contract's example (every documented key), verbatim. */
 const CONTRACT_EXAMPLE = `node: lb1                         # optional, default hostname
 log: { level: info }
 api: { socket: /run/vipd/vipd.sock }   # status/control
@@ -52,7 +52,7 @@ alerts:
       secret_file: /etc/vipd/webhook.secret   # HMAC-SHA256 signature header
 `;
 
-describe("the DESIGN.md contract example", () => {
+describe("the config contract example", () => {
   it("parses to the expected typed config", () => {
     const config = valid(CONTRACT_EXAMPLE);
     expect(config.node).toBe("lb1");

@@ -71,7 +71,7 @@ function okAdvert(r: DecodeResult) {
   return r.advert;
 }
 
-describe("golden vectors (shared/reference/vrrp.md)", () => {
+describe("golden vectors (RFC layouts, keepalived 2.2.7 captures)", () => {
   it("v3 IPv4 from keepalived 2.2.7 (pseudo-header checksum 0x74ac)", () => {
     const bytes = hex("31 33 64 01 00 64 74 ac 0a 63 00 64");
     const advert: VrrpAdvert = {
