@@ -170,4 +170,17 @@ describe("signBody / verifySignature", () => {
     expect(verifySignature(body, ` ${good} `, "k")).toBe(true);
     expect(verifySignature(body, `SHA256=${hex.toUpperCase()}`, "k")).toBe(true);
   });
+
+  it("rejects a valid signature with any one of its 32 bytes changed (every byte is compared)", () => {
+    const body = '{"event":"vrrp.state"}';
+    const mac = Buffer.from(signBody(body, "k").slice("sha256=".length), "hex");
+    for (let i = 0; i < mac.length; i++) {
+      const forged = Buffer.from(mac);
+      forged[i] = (forged[i] as number) ^ 0x01;
+      expect({ byte: i, ok: verifySignature(body, `sha256=${forged.toString("hex")}`, "k") }).toEqual({
+        byte: i,
+        ok: false,
+      });
+    }
+  });
 });

@@ -20,6 +20,7 @@ import {
   type Op,
   SetDest,
   SetService,
+  sameData,
 } from "../../../src/ipvs/reconcile.js";
 import {
   canonicalDestKey,
@@ -544,5 +545,38 @@ describe("diff properties", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("drift in one field only is repaired", () => {
+  it("sameData: an extra key on either side makes the data differ", () => {
+    expect(sameData({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+    expect(sameData({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(sameData({ a: 1, b: undefined }, { a: 1 })).toBe(true);
+    expect(sameData({ a: { x: 1 } }, { a: { x: 1, y: 0 } })).toBe(false);
+  });
+
+  it("a persistence engine the kernel has and the config does not → one SET of the service", () => {
+    const desired = [web([d21])];
+    const actual = [web([d21], { ...WEB_OPTS, pe: "sip" })];
+    const { ops } = diff(desired, actual, ALL);
+    expect(ops).toHaveLength(1);
+    expect(ops[0]).toBeInstanceOf(SetService);
+  });
+
+  it("a persistence netmask the kernel has and the config does not → one SET of the service", () => {
+    const desired = [web([d21])];
+    const actual = [web([d21], { ...WEB_OPTS, netmask: "255.255.255.0" })];
+    const { ops } = diff(desired, actual, ALL);
+    expect(ops).toHaveLength(1);
+    expect(ops[0]).toBeInstanceOf(SetService);
+  });
+
+  it("a connection threshold the kernel has and the config does not → one SET of the destination", () => {
+    const desired = [web([d21])];
+    const actual = [web([dest("10.0.0.21", 80, { upperThreshold: 100 })])];
+    const { ops } = diff(desired, actual, ALL);
+    expect(ops).toHaveLength(1);
+    expect(ops[0]).toBeInstanceOf(SetDest);
   });
 });

@@ -116,6 +116,30 @@ describe("parseAttrs / AttrMap", () => {
     expect(expectCoded(() => m.require(2, m.u32), "NETLINK_ATTR_MISSING").message).toContain("ADDR");
   });
 
+  it("typed getters want the exact size: one byte too long is refused as well as one too short", () => {
+    const getters = [
+      ["u8", 1],
+      ["u16", 2],
+      ["u16be", 2],
+      ["u32", 4],
+      ["u32be", 4],
+      ["u64", 8],
+    ] as const;
+    for (const [getter, size] of getters) {
+      for (const length of [size - 1, size + 1]) {
+        const m = AttrMap.parse(new AttrWriter().bytes(1, Buffer.alloc(length)).toBuffer(), "svc", {
+          1: "X",
+        });
+        const e = expectCoded(() => m[getter](1), "NETLINK_ATTR_LENGTH");
+        expect(e.message).toBe(`svc: X has ${length} bytes, expected ${size}`);
+      }
+      const ok = AttrMap.parse(new AttrWriter().bytes(1, Buffer.alloc(size, 1)).toBuffer(), "svc", {
+        1: "X",
+      });
+      expect(ok[getter](1)).not.toBeUndefined();
+    }
+  });
+
   it("throws nothing but coded errors on arbitrary bytes, whatever is asked", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), fc.integer({ min: 0, max: 8 }), (bytes, t) => {

@@ -955,3 +955,11 @@ describe("unicast adverts: TTL and old keepalived's checksum", () => {
     );
   });
 });
+
+describe("internetChecksum carries", () => {
+  it("folds a carry that itself carries: ffff ffff ffff 0002 → 0xfffd (one fold would leave 0x10001)", () => {
+    // Sum 0x2FFFF; one fold gives 0x10001, the second 0x0002; the checksum is ~0x0002.
+    expect(internetChecksum(hex("ffffffffffff0002"))).toBe(0xfffd);
+    expect(internetChecksum(hex("ffffffffffff0002"))).toBe(independentChecksum(hex("ffffffffffff0002")));
+  });
+});
