@@ -177,6 +177,9 @@ function placeholderIp(family: IpFamily): string {
 }
 
 const DROP_LOG_INTERVAL_MS = 1000;
+/** One-time warnings (per peer and kind) kept per instance. */
+const MAX_ONCE_WARNINGS = 256;
+const WARNINGS_FULL = "\u0000full";
 
 // ---------------------------------------------------------------------------------------------
 // The driver
@@ -392,6 +395,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       vrid: this.cfg.vrid,
       family: this.family,
       advertIntervalCs: Math.round(this.cfg.advertIntervalMs / 10),
+      unicast: this.cfg.unicastPeers.length > 0,
       ...(this.cfg.unicastTtl.require !== undefined ? { unicastTtl: this.cfg.unicastTtl.require } : {}),
     };
     if (pkt.family !== this.family) return;
@@ -704,6 +708,17 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
 
   private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
     if (this.warned.has(key)) return;
+    // Bounded: spoofed sources must not grow memory or the log without end.
+    if (this.warned.size >= MAX_ONCE_WARNINGS) {
+      if (!this.warned.has(WARNINGS_FULL)) {
+        this.warned.add(WARNINGS_FULL);
+        this.log.warn(
+          { event: "vrrp.misconfiguration", problem: "too_many_peers" },
+          `more than ${MAX_ONCE_WARNINGS} peers or problems reported on ${this.cfg.interface}; further ones are not logged`,
+        );
+      }
+      return;
+    }
     this.warned.add(key);
     this.log.warn(fields, message);
   }

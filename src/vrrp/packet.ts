@@ -317,6 +317,11 @@ export interface DecodeOptions {
   src: string;
   /** Destination address of the packet (group or our unicast address), for pseudo-header checksums. */
   dst: string;
+  /**
+   * Also accept old keepalived's unicast form (the group as the pseudo-header destination) on a
+   * unicast destination: only for instances with unicast peers (validateAdvert sets it).
+   */
+  legacyUnicastChecksum?: boolean;
 }
 
 function drop(reason: DropReason, detail: string): { ok: false; reason: DropReason; detail: string } {
@@ -355,9 +360,10 @@ function decodeChecked(payload: Buffer, opts: DecodeOptions, expectVersion?: 2 |
     const pseudo = vrrpChecksum(payload, family, "pseudo", opts.src, opts.dst);
     const message = family === "inet" ? vrrpChecksum(payload, family, "message") : undefined;
     const group = family === "inet" ? VRRP_MCAST_V4 : VRRP_MCAST_V6;
-    const legacy = isMulticast(opts.dst)
-      ? undefined
-      : vrrpChecksum(payload, family, "pseudo", opts.src, group);
+    const legacy =
+      opts.legacyUnicastChecksum === true && !isMulticast(opts.dst)
+        ? vrrpChecksum(payload, family, "pseudo", opts.src, group)
+        : undefined;
     if (got === pseudo) checksumMode = "pseudo";
     else if (got === message) checksumMode = "message";
     else if (got === legacy) {
@@ -456,9 +462,15 @@ export interface ValidateExpect {
   /** Only 0 (no authentication) is supported. */
   authType?: 0;
   /**
-   * The TTL / hop limit a unicast advert must carry; undefined: any. (Multicast adverts always
-   * need 255. keepalived checks only multicast, and sends IPv6 unicast adverts with the
-   * kernel's default hop limit, usually 64, unless its unicast_ttl is set.)
+   * The instance speaks unicast (it has unicast peers). Only then is a unicast-addressed advert
+   * held to the unicast rules below; a multicast instance requires TTL 255 of everything, since
+   * that is the RFC's only defence against an off-link sender.
+   */
+  unicast?: boolean;
+  /**
+   * With `unicast`: the TTL / hop limit a unicast advert must carry; undefined: any. (keepalived
+   * checks no TTL on unicast, and sends IPv6 unicast adverts with the kernel's default hop
+   * limit, usually 64, unless its unicast_ttl is set.)
    */
   unicastTtl?: number;
 }
@@ -471,7 +483,7 @@ function isMulticast(address: string): boolean {
 
 /**
  * Full receive validation for one instance. Checks in this fixed order, stopping at the
- * first failure: ttl (255 to the group; on unicast `expect.unicastTtl`, or any), length,
+ * first failure: ttl (255; a unicast instance's unicast adverts: `expect.unicastTtl`, or any), length,
  * version, checksum, type, address_count, vrid,
  * auth_type (v2: must be 0), advert_interval (v2: must equal ours; v3: must not be 0).
  *
@@ -493,18 +505,18 @@ export function validateAdvert(input: ValidateInput, expect: ValidateExpect): De
   }
   checkLocalAddress(input.src, input.family, "src");
   checkLocalAddress(input.dst, input.family, "dst");
-  const toGroup = isMulticast(input.dst);
-  const wantTtl = toGroup ? VRRP_TTL : expect.unicastTtl;
+  const unicastRules = expect.unicast === true && !isMulticast(input.dst);
+  const wantTtl = unicastRules ? expect.unicastTtl : VRRP_TTL;
   if (wantTtl !== undefined && input.ttlOrHopLimit !== wantTtl) {
     const what = input.family === "inet" ? "TTL" : "hop limit";
     return drop(
       "ttl",
       input.ttlOrHopLimit === undefined
         ? `${what} unknown`
-        : `${what} ${input.ttlOrHopLimit}, expected ${wantTtl}${toGroup ? "" : " (unicast_ttl)"}`,
+        : `${what} ${input.ttlOrHopLimit}, expected ${wantTtl}${unicastRules ? " (unicast_ttl)" : ""}`,
     );
   }
-  const r = decodeChecked(input.payload, input, expect.version);
+  const r = decodeChecked(input.payload, { ...input, legacyUnicastChecksum: unicastRules }, expect.version);
   if (!r.ok) return r;
   const { advert } = r;
   if (advert.vrid !== expect.vrid) return drop("vrid", `VRID ${advert.vrid} is not ours (${expect.vrid})`);

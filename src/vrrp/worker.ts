@@ -269,7 +269,8 @@ export class VrrpRuntime {
           m.instance.reconfigure(ic);
           m.tracker.reconfigure(ic);
           m.config = ic;
-          this.applyHealth(m);
+          // Health is applied by rebuildGroups below, once the tracker knows whether the
+          // instance is (still) in a group: applying it now could use the old group's rule.
           this.log.info(
             { event: "vrrp.instance_updated", instance: ic.name },
             `instance ${ic.name} updated in place`,
@@ -341,9 +342,15 @@ export class VrrpRuntime {
   }
 
   private rebuildGroups(): void {
+    const grouped = new Set<string>();
+    for (const g of this.config?.vrrp.syncGroups ?? []) {
+      const present = g.instances.filter((n) => this.managed.has(n));
+      if (present.length > 1) for (const n of present) grouped.add(n);
+    }
     for (const m of this.managed.values()) {
       m.group = undefined;
-      m.instance.input({ type: "sync_member", member: false });
+      // Members that stay in a group keep their wish for MASTER (SyncGroup sets the flag again).
+      if (!grouped.has(m.config.name)) m.instance.input({ type: "sync_member", member: false });
     }
     this.groups = [];
     const weightsAreFaults = new Set<string>();

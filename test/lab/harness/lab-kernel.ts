@@ -180,6 +180,9 @@ function initScript(
 export PATH=${shellQuote(`${nodeDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`)}
 RUN=${shellQuote(runDir)}
 finish() {
+  # The status goes to a file (read first) and to the console, where a kernel message could
+  # interleave with the marker.
+  echo "$1" > "$RUN/status"
   sync
   echo "@@VIPD-LAB-EXIT $1@@"
   # No init system to ask: power off through sysrq; QEMU (-no-reboot) then exits.
@@ -403,6 +406,10 @@ export async function runInLabKernel(opts: LabKernelOptions): Promise<LabKernelR
 
     const output = readFileSync(join(runDir, "output"), "utf8");
     const codes = [...kernelLog.matchAll(EXIT_MARKER_RE)].map((m) => Number(m[1]));
+    const statusText = existsSync(join(runDir, "status"))
+      ? readFileSync(join(runDir, "status"), "utf8").trim()
+      : "";
+    if (/^\d+$/.test(statusText)) codes.push(Number(statusText));
     const context = {
       pid,
       runDir,

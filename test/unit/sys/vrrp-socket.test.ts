@@ -217,6 +217,14 @@ describe("VrrpSocket: kernel VRID filter", () => {
     expect(o.made[0]!.filters).toHaveLength(2);
   });
 
+  it("IPv6 sockets stay unfiltered (a filter would make the kernel count bad checksums as queue drops)", () => {
+    const o = opener();
+    const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet6", open: o.open });
+    vs.setVrids([51]);
+    expect(o.made[0]!.filters).toEqual([]);
+    expect(vs.filteredVrids).toBeUndefined();
+  });
+
   it("a filter the kernel refuses leaves the socket unfiltered (validation still counts those as vrid)", () => {
     const o = opener();
     const vs = new VrrpSocket({ ifname: "eth0", ifindex: 7, family: "inet", open: o.open });

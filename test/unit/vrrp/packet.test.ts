@@ -889,42 +889,61 @@ describe("unicast adverts: TTL and old keepalived's checksum", () => {
 
   it("accepts any TTL on unicast (keepalived sends IPv6 unicast at hop limit 64), but only 255 on multicast", () => {
     for (const ttl of [64, 1, undefined]) {
-      expect(okAdvert(validateAdvert(unicast(ok, ttl), v4Expect())).priority).toBe(100);
+      expect(okAdvert(validateAdvert(unicast(ok, ttl), v4Expect({ unicast: true }))).priority).toBe(100);
     }
     const mcast = encodeAdvert(advert, { family: "inet", src, dst: "224.0.0.18" });
-    expect(validateAdvert({ ...unicast(mcast, 64), dst: "224.0.0.18" }, v4Expect())).toMatchObject({
+    expect(
+      validateAdvert({ ...unicast(mcast, 64), dst: "224.0.0.18" }, v4Expect({ unicast: true })),
+    ).toMatchObject({
       ok: false,
       reason: "ttl",
       detail: "TTL 64, expected 255",
     });
     // Another multicast group is not unicast either.
     const other = encodeAdvert(advert, { family: "inet", src, dst: "239.1.1.1" });
-    expect(validateAdvert({ ...unicast(other, 64), dst: "239.1.1.1" }, v4Expect())).toMatchObject({
+    expect(
+      validateAdvert({ ...unicast(other, 64), dst: "239.1.1.1" }, v4Expect({ unicast: true })),
+    ).toMatchObject({
       reason: "ttl",
     });
     const v6 = encodeAdvert(v6advert, { family: "inet6", src: "fd77::2", dst: "fd77::1" });
     const v6in = { family: "inet6" as const, ttlOrHopLimit: 64, src: "fd77::2", dst: "fd77::1", payload: v6 };
-    expect(okAdvert(validateAdvert(v6in, { ...v4Expect(), family: "inet6" })).addresses).toEqual([
-      "fd77::100",
-    ]);
+    expect(
+      okAdvert(validateAdvert(v6in, { ...v4Expect({ unicast: true }), family: "inet6" as const })).addresses,
+    ).toEqual(["fd77::100"]);
+  });
+
+  it("an instance without unicast peers holds unicast-addressed adverts to TTL 255 and the standard checksum", () => {
+    // Off-link senders are what TTL 255 keeps out; only a unicast instance relaxes it.
+    expect(validateAdvert(unicast(ok, 64), v4Expect())).toMatchObject({
+      ok: false,
+      reason: "ttl",
+      detail: "TTL 64, expected 255",
+    });
+    const legacy = withChecksum(advert, "inet", v4Pseudo(src, "224.0.0.18", 12));
+    expect(validateAdvert(unicast(legacy, 255), v4Expect())).toMatchObject({ ok: false, reason: "checksum" });
   });
 
   it("with unicast_ttl's require, a unicast advert must carry exactly that TTL", () => {
-    expect(validateAdvert(unicast(ok, 64), v4Expect({ unicastTtl: 255 }))).toMatchObject({
+    expect(validateAdvert(unicast(ok, 64), v4Expect({ unicast: true, unicastTtl: 255 }))).toMatchObject({
       ok: false,
       reason: "ttl",
       detail: "TTL 64, expected 255 (unicast_ttl)",
     });
-    expect(okAdvert(validateAdvert(unicast(ok, 255), v4Expect({ unicastTtl: 255 }))).vrid).toBe(51);
-    expect(okAdvert(validateAdvert(unicast(ok, 64), v4Expect({ unicastTtl: 64 }))).vrid).toBe(51);
+    expect(
+      okAdvert(validateAdvert(unicast(ok, 255), v4Expect({ unicast: true, unicastTtl: 255 }))).vrid,
+    ).toBe(51);
+    expect(okAdvert(validateAdvert(unicast(ok, 64), v4Expect({ unicast: true, unicastTtl: 64 }))).vrid).toBe(
+      51,
+    );
   });
 
   it("accepts a unicast v3 advert checksummed as if sent to the group (keepalived < 1.3.6), and says so", () => {
     const legacy = withChecksum(advert, "inet", v4Pseudo(src, "224.0.0.18", 12));
-    const r = okAdvert(validateAdvert(unicast(legacy, 255), v4Expect()));
+    const r = okAdvert(validateAdvert(unicast(legacy, 255), v4Expect({ unicast: true })));
     expect(r).toMatchObject({ checksumMode: "pseudo", groupChecksumOnUnicast: true });
     // The standard forms do not carry the flag.
-    expect(okAdvert(validateAdvert(unicast(ok, 255), v4Expect()))).not.toHaveProperty(
+    expect(okAdvert(validateAdvert(unicast(ok, 255), v4Expect({ unicast: true })))).not.toHaveProperty(
       "groupChecksumOnUnicast",
     );
     // IPv6: the same form with ff02::12.
@@ -936,18 +955,23 @@ describe("unicast adverts: TTL and old keepalived's checksum", () => {
       dst: "fd77::1",
       payload: v6legacy,
     };
-    expect(okAdvert(validateAdvert(v6in, { ...v4Expect(), family: "inet6" }))).toMatchObject({
+    expect(
+      okAdvert(validateAdvert(v6in, { ...v4Expect({ unicast: true }), family: "inet6" as const })),
+    ).toMatchObject({
       groupChecksumOnUnicast: true,
     });
   });
 
   it("the group form is not accepted on a multicast destination, and a wrong checksum names every form tried", () => {
     const toOther = withChecksum(advert, "inet", v4Pseudo(src, "224.0.0.18", 12));
-    const onGroup = validateAdvert({ ...unicast(toOther, 255), dst: "239.1.1.1" }, v4Expect());
+    const onGroup = validateAdvert(
+      { ...unicast(toOther, 255), dst: "239.1.1.1" },
+      v4Expect({ unicast: true }),
+    );
     expect(onGroup).toMatchObject({ ok: false, reason: "checksum" });
     const bad = Buffer.from(ok);
     bad.writeUInt16BE(0x1234, 6);
-    const r = validateAdvert(unicast(bad, 255), v4Expect());
+    const r = validateAdvert(unicast(bad, 255), v4Expect({ unicast: true }));
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.detail).toMatch(
