@@ -26,6 +26,7 @@ import { Announcer } from "../sys/announce.js";
 import { Rtnetlink, type RtnetlinkSubscription } from "../sys/rtnetlink.js";
 import { VrrpSocket } from "../sys/vrrp-socket.js";
 import { parseMac } from "./arp.js";
+import { HeartbeatWatchdog } from "./heartbeat.js";
 import {
   familyOf,
   type InstanceIo,
@@ -137,8 +138,7 @@ export class VrrpRuntime {
   private readonly announcers = new Map<string, Announcer>();
   private readonly managed = new Map<string, Managed>();
   private groups: SyncGroup[] = [];
-  private lastHeartbeat = performance.now();
-  private demoted: string | null = null;
+  private readonly heartbeats = new HeartbeatWatchdog(2000, performance.now());
   private watchdog: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly log: Logger;
@@ -164,7 +164,7 @@ export class VrrpRuntime {
     });
     this.sub.on("error", (err) => this.log.warn({ err }, "rtnetlink subscription error"));
     await this.refreshTables();
-    this.lastHeartbeat = performance.now();
+    this.heartbeats.beat(performance.now());
     this.armWatchdog();
     for (const ic of config.vrrp.instances) this.createManaged(ic);
     this.rebuildGroups();
@@ -202,10 +202,9 @@ export class VrrpRuntime {
   }
 
   heartbeat(): void {
-    this.lastHeartbeat = performance.now();
-    if (this.demoted !== null) {
-      const reason = this.demoted;
-      this.demoted = null;
+    const decision = this.heartbeats.beat(performance.now());
+    if (decision?.type === "clear") {
+      const { reason } = decision;
       this.log.info(
         { event: "vrrp.demote_cleared", was: reason },
         "main thread answers again: self-demote lifted, priorities restored",
@@ -218,8 +217,8 @@ export class VrrpRuntime {
   status(): WorkerStatus {
     return {
       instances: [...this.managed.values()].map((m) => m.instance.status()),
-      demoted: this.demoted,
-      heartbeatAgeMs: Math.round(performance.now() - this.lastHeartbeat),
+      demoted: this.heartbeats.demoted,
+      heartbeatAgeMs: Math.round(this.heartbeats.ageMs(performance.now())),
     };
   }
 
@@ -298,7 +297,8 @@ export class VrrpRuntime {
     if (familyOf(ic) === "inet") this.promoteSecondaries(ic.interface);
     this.ensureSocket(m);
     this.applyHealth(m);
-    if (this.demoted !== null) instance.input({ type: "demote", reason: this.demoted });
+    const demoted = this.heartbeats.demoted;
+    if (demoted !== null) instance.input({ type: "demote", reason: demoted });
     instance.on("transition", (event) => {
       this.post({ type: "transition", event, status: instance.status() });
       m.group?.onTransition(instance, event);
@@ -648,19 +648,22 @@ export class VrrpRuntime {
   private armWatchdog(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     const timeout = this.config?.vrrp.heartbeatTimeoutMs ?? 2000;
-    const every = Math.min(100, Math.max(10, Math.floor(timeout / 10)));
-    this.watchdog = setInterval(() => this.checkHeartbeat(), every);
+    this.heartbeats.setTimeout(timeout);
+    this.watchdog = setInterval(() => this.checkHeartbeat(), HeartbeatWatchdog.checkIntervalMs(timeout));
   }
 
   private checkHeartbeat(): void {
-    if (this.stopping || this.demoted !== null || !this.config) return;
-    const timeout = this.config.vrrp.heartbeatTimeoutMs;
-    const age = performance.now() - this.lastHeartbeat;
-    if (age <= timeout) return;
-    const reason = `main thread unresponsive: no heartbeat for ${Math.round(age)} ms (heartbeat_timeout ${timeout} ms)`;
-    this.demoted = reason;
+    if (this.stopping || !this.config) return;
+    const decision = this.heartbeats.check(performance.now());
+    if (decision?.type !== "demote") return;
+    const { reason } = decision;
     this.log.warn(
-      { event: "vrrp.demote", reason, heartbeatAgeMs: Math.round(age), heartbeatTimeoutMs: timeout },
+      {
+        event: "vrrp.demote",
+        reason,
+        heartbeatAgeMs: Math.round(decision.ageMs),
+        heartbeatTimeoutMs: this.config.vrrp.heartbeatTimeoutMs,
+      },
       `self-demote: ${reason}`,
     );
     this.post({ type: "demote", active: true, reason });
