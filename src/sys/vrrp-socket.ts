@@ -221,8 +221,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
 
   private onMessage(msg: Buffer, info: RecvInfo): void {
     if (this.closed) return;
-    // A raw socket receives from the moment it exists; what queued before SO_BINDTODEVICE took
-    // effect may come from any interface, and must not reach this interface's instances.
+    // The kernel's drop count is cumulative: report what it grew by.
     if (info.queueDrops !== undefined && info.queueDrops > this.queueDrops) {
       const lost = info.queueDrops - this.queueDrops;
       this.queueDrops = info.queueDrops;
@@ -233,6 +232,8 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
         lost,
       );
     }
+    // A raw socket receives from the moment it exists; what queued before SO_BINDTODEVICE took
+    // effect may come from any interface, and must not reach this interface's instances.
     if (info.ifindex !== undefined && info.ifindex !== this.ifindex) {
       const from = "address" in info.from ? ` from ${info.from.address}` : "";
       this.emit(

@@ -17,7 +17,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
-import type { LogLevel, VrrpConfig, VrrpInstanceConfig } from "../config/types.js";
+import type { LogLevel, SyncGroupConfig, VrrpConfig, VrrpInstanceConfig } from "../config/types.js";
 import { describeError, hasCode, VipdError } from "../errors.js";
 import { childLogger, type Logger, rootLogger, setLogLevel } from "../log.js";
 import type { Address, Link, RouteEvent } from "../netlink/route.js";
@@ -342,37 +342,34 @@ export class VrrpRuntime {
   }
 
   private rebuildGroups(): void {
-    const grouped = new Set<string>();
-    for (const g of this.config?.vrrp.syncGroups ?? []) {
-      const present = g.instances.filter((n) => this.managed.has(n));
-      if (present.length > 1) for (const n of present) grouped.add(n);
+    const memberships = (this.config?.vrrp.syncGroups ?? []).map((config) => ({
+      config,
+      members: config.instances.map((n) => this.managed.get(n)).filter((m): m is Managed => m !== undefined),
+    }));
+    /** The group of each instance that is in a real group (two members or more). */
+    const groupOf = new Map<string, SyncGroupConfig>();
+    for (const { config, members } of memberships) {
+      if (members.length > 1) for (const m of members) groupOf.set(m.config.name, config);
     }
     for (const m of this.managed.values()) {
       m.group = undefined;
       // Members that stay in a group keep their wish for MASTER (SyncGroup sets the flag again).
-      if (!grouped.has(m.config.name)) m.instance.input({ type: "sync_member", member: false });
+      if (!groupOf.has(m.config.name)) m.instance.input({ type: "sync_member", member: false });
     }
-    this.groups = [];
-    const weightsAreFaults = new Set<string>();
-    for (const g of this.config?.vrrp.syncGroups ?? []) {
-      const members = g.instances
-        .map((n) => this.managed.get(n))
-        .filter((m): m is Managed => m !== undefined);
+    this.groups = memberships.map(({ config, members }) => {
       const group = new SyncGroup(
-        g.name,
+        config.name,
         members.map((m) => m.instance),
       );
-      for (const m of members) {
-        m.group = group;
-        if (members.length > 1 && !g.trackingWeight) weightsAreFaults.add(m.config.name);
-      }
-      this.groups.push(group);
-    }
+      for (const m of members) m.group = group;
+      return group;
+    });
     for (const m of this.managed.values()) {
-      m.tracker.reconfigure({ ...m.config, weightsAreFaults: weightsAreFaults.has(m.config.name) });
+      const g = groupOf.get(m.config.name);
+      m.tracker.reconfigure({ ...m.config, weightsAreFaults: g !== undefined && !g.trackingWeight });
       this.applyHealth(m);
     }
-    for (const g of this.groups) g.reconcile();
+    this.reconcileGroups();
   }
 
   private reconcileGroups(): void {
