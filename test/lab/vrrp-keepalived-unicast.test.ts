@@ -22,11 +22,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VipdError } from "../../src/errors.js";
 import { ensureBuilt } from "./fixtures/vrrp/build.js";
-import { DIRECTORS, type Director, NET, type VrrpDaemon } from "./harness/directors.js";
+import {
+  createDirectorLab,
+  DIRECTORS,
+  type Director,
+  type DirectorLab,
+  NET,
+  type VrrpDaemon,
+} from "./harness/directors.js";
 import { eventually, expectNoInvalidPackets, invalidPackets } from "./harness/interop.js";
 import { Keepalived } from "./harness/keepalived.js";
-import { Lab } from "./harness/netns.js";
-import { RunDir } from "./harness/rundir.js";
 import { Vipd, type VipdInstanceSpec } from "./harness/vipd.js";
 
 /** A bound for any one wait: many master-down intervals at 100 ms adverts. */
@@ -38,13 +43,10 @@ const PRIO_BACKUP = 100;
 type Impl = "vipd" | "keepalived";
 type Family = 4 | 6;
 
-interface UnicastLab {
-  lab: Lab;
-  dir: RunDir;
+interface UnicastLab extends DirectorLab {
   family: Family;
   addr: Record<Director, string>;
   vipCidr: string;
-  close(): Promise<void>;
 }
 
 const TOPOLOGY: Record<Family, { addr: Record<Director, string>; vipCidr: string; prefixLength: number }> = {
@@ -53,27 +55,12 @@ const TOPOLOGY: Record<Family, { addr: Record<Director, string>; vipCidr: string
 };
 
 async function createUnicastLab(family: Family, prefix: string): Promise<UnicastLab> {
-  const lab = await Lab.create({ prefix });
-  const dir = new RunDir(`${prefix}-`);
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    try {
-      await lab.destroy();
-    } finally {
-      dir.remove();
-    }
-  };
   const t = TOPOLOGY[family];
-  try {
-    await lab.bridge("lan");
-    for (const d of DIRECTORS) await lab.host(d, { lan: `${t.addr[d]}/${t.prefixLength}` });
-    return { lab, dir, family, addr: t.addr, vipCidr: t.vipCidr, close };
-  } catch (err) {
-    await close().catch(() => undefined);
-    throw err;
-  }
+  const dl = await createDirectorLab({
+    prefix,
+    directorsOnly: { addresses: t.addr, prefixLength: t.prefixLength },
+  });
+  return { ...dl, family, addr: t.addr, vipCidr: t.vipCidr };
 }
 
 /** Which directors hold the VIP right now. */

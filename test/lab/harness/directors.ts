@@ -45,6 +45,11 @@ export interface DirectorLabOptions {
   injector?: boolean;
   /** Start the HTTP name servers in d1 and d2; default true. */
   httpServers?: boolean;
+  /**
+   * Only the two directors, with these addresses on the bridge (e.g. IPv6 ULAs), instead of the
+   * IPv4 topology with its client (and injector).
+   */
+  directorsOnly?: { addresses: Record<Director, string>; prefixLength: number };
 }
 
 export interface DirectorLab {
@@ -69,8 +74,13 @@ export async function createDirectorLab(opts: DirectorLabOptions): Promise<Direc
     }
   };
   try {
-    const mask = `/${NET.prefixLength}`;
     await lab.bridge("lan");
+    const only = opts.directorsOnly;
+    if (only !== undefined) {
+      for (const d of DIRECTORS) await lab.host(d, { lan: `${only.addresses[d]}/${only.prefixLength}` });
+      return { lab, dir, close };
+    }
+    const mask = `/${NET.prefixLength}`;
     await lab.host("cl", { lan: `${NET.client}${mask}` });
     await lab.host("d1", { lan: `${NET.d1}${mask}` });
     await lab.host("d2", { lan: `${NET.d2}${mask}` });
