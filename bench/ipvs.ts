@@ -160,7 +160,16 @@ async function guest(trial: number): Promise<void> {
 
   // The table as a vipd config: tcp 10.1.x.y:80, wlc, NAT to 10.2.x.y:8000.. with a TCP check.
   const ip = (net: number, i: number) => `10.${net}.${(i >> 8) & 255}.${i & 255}`;
-  const check = { type: "tcp" as const, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 };
+  const check = {
+    type: "tcp" as const,
+    intervalMs: 2000,
+    fastIntervalMs: 2000,
+    downIntervalMs: 2000,
+    timeoutMs: 1000,
+    rise: 2,
+    fall: 3,
+    initial: "down" as const,
+  };
   const config = (weightOf: (i: number, j: number) => number): VirtualServerConfig[] =>
     Array.from({ length: SERVICES }, (_, i) => ({
       name: `vs${i}`,
@@ -174,6 +183,7 @@ async function guest(trial: number): Promise<void> {
       onePacket: false,
       onFailure: "remove" as const,
       quorum: { weight: 1, hysteresis: 0 },
+      slowStartMs: 0,
       realServers: Array.from({ length: DESTS }, (_, j) => ({
         address: ip(2, i),
         port: 8000 + j,
@@ -181,7 +191,7 @@ async function guest(trial: number): Promise<void> {
         weight: weightOf(i, j),
         upperThreshold: 0,
         lowerThreshold: 0,
-        check,
+        checks: [check],
       })),
     }));
   const base = config(() => 1);

@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   "vrrp.state",
   "real_server.down",
   "real_server.up",
+  "real_server.admin",
   "quorum.lost",
   "quorum.gained",
 ] as const;
@@ -53,11 +54,20 @@ interface RealServerFields {
   virtual_server: string;
   /** "addr:port"; IPv6 as "[addr]:port". */
   real_server: string;
+  /** Human-readable: "status 503", "tls: unknown CA", "agent: drain", "disabled by operator". */
   reason?: string;
+  /** The stable result code behind the reason (src/health/types.ts ResultCode, or admin / guard). */
+  code?: string;
 }
 
 export interface RealServerDownEvent extends EventBase<"real_server.down">, RealServerFields {}
 export interface RealServerUpEvent extends EventBase<"real_server.up">, RealServerFields {}
+/** The operator drained, disabled or enabled a real server (`vipd server ...`). */
+export interface RealServerAdminEvent extends EventBase<"real_server.admin"> {
+  virtual_server: string;
+  real_server: string;
+  action: "drain" | "disable" | "enable";
+}
 
 interface QuorumFields {
   virtual_server: string;
@@ -74,6 +84,7 @@ export type VipdEvent =
   | VrrpStateEvent
   | RealServerDownEvent
   | RealServerUpEvent
+  | RealServerAdminEvent
   | QuorumLostEvent
   | QuorumGainedEvent;
 
@@ -124,6 +135,10 @@ export class EventFactory {
 
   realServerUp(fields: EventFields<"real_server.up">): RealServerUpEvent {
     return this.make("real_server.up", fields);
+  }
+
+  realServerAdmin(fields: EventFields<"real_server.admin">): RealServerAdminEvent {
+    return this.make("real_server.admin", fields);
   }
 
   quorumLost(fields: EventFields<"quorum.lost">): QuorumLostEvent {

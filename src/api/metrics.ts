@@ -6,13 +6,16 @@
  * counters restart with their instance, alert counters with the webhook set (a reload that
  * changes `alerts`); Prometheus's rate() handles such resets.
  */
+
+import type { HistogramSnapshot } from "../health/stats.js";
 import { DROP_REASONS } from "../vrrp/packet.js";
+import type { HealthStatus } from "./health-status.js";
 import { type DaemonStatus, VRRP_STATES } from "./status.js";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 type Labels = Readonly<Record<string, string>>;
-type MetricType = "gauge" | "counter";
+type MetricType = "gauge" | "counter" | "histogram";
 
 /** A label value as the format wants it: backslash, double quote and newline escaped. */
 export function escapeLabelValue(value: string): string {
@@ -48,6 +51,21 @@ class Exposition {
     this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples)
       this.lines.push(`${name}${labelText(labels)} ${formatValue(value)}`);
+  }
+
+  /** A histogram family from fixed buckets (per-bucket counts, made cumulative here); ms → seconds. */
+  histogram(name: string, help: string, h: HistogramSnapshot): void {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} histogram`);
+    let cumulative = 0;
+    h.buckets.forEach((le, i) => {
+      cumulative += h.counts[i] ?? 0;
+      this.lines.push(`${name}_bucket{le="${formatValue(le / 1000)}"} ${cumulative}`);
+    });
+    this.lines.push(
+      `${name}_bucket{le="+Inf"} ${h.count}`,
+      `${name}_sum ${formatValue(h.sum / 1000)}`,
+      `${name}_count ${h.count}`,
+    );
   }
 
   text(): string {
@@ -238,6 +256,8 @@ export function renderPrometheus(status: DaemonStatus): string {
     ]);
   }
 
+  if (status.health) healthFamilies(e, status.health);
+
   // Alerts
   const hooks = status.alerts;
   const hook = (name: string) => ({ webhook: name });
@@ -272,4 +292,69 @@ export function renderPrometheus(status: DaemonStatus): string {
     hooks.map((a) => [hook(a.name), a.queued]),
   );
   return e.text();
+}
+
+const SERVER_STATES = ["up", "down", "slow_start", "drain", "disabled", "maint", "guard"] as const;
+
+function healthFamilies(e: Exposition, h: HealthStatus): void {
+  const rs = (r: HealthStatus["realServers"][number]) => ({
+    virtual_server: r.virtualServer,
+    real_server: r.realServer,
+  });
+  e.family(
+    "vipd_real_server_state",
+    "gauge",
+    "State of a real server as the health checks and the operator decide it: 1 for the current state.",
+    h.realServers.flatMap((r) =>
+      SERVER_STATES.map((s) => [{ ...rs(r), state: s }, s === r.state ? 1 : 0] as const),
+    ),
+  );
+  e.family(
+    "vipd_real_server_weight",
+    "gauge",
+    "Weight vipd gives a real server now (-1 when it is out of the table).",
+    h.realServers.map((r) => [rs(r), r.weight ?? -1]),
+  );
+  e.family(
+    "vipd_real_server_check_duration_seconds",
+    "gauge",
+    "Duration of a real server's last check.",
+    h.realServers.flatMap((r) =>
+      r.checks.flatMap((c) =>
+        c.last ? [[{ ...rs(r), probe: c.probe }, c.last.durationMs / 1000] as const] : [],
+      ),
+    ),
+  );
+  e.family(
+    "vipd_real_server_transitions_total",
+    "counter",
+    "Real server transitions, by direction and reason code.",
+    Object.entries(h.transitions).map(([key, n]) => {
+      const [direction = "", code = ""] = key.split(":");
+      return [{ direction, code }, n] as const;
+    }),
+  );
+  e.family(
+    "vipd_health_guard_holds_total",
+    "counter",
+    "Times the mass-failure guard (max_down) kept a failing real server in.",
+    [[{}, h.guardHolds]],
+  );
+  e.family(
+    "vipd_health_checks_total",
+    "counter",
+    "Checks run, by result code.",
+    Object.entries(h.results).map(([code, n]) => [{ result: code }, n] as const),
+  );
+  e.histogram("vipd_health_check_duration_seconds", "Check latency, every probe.", h.latencyMs.histogram);
+  e.histogram(
+    "vipd_health_scheduler_lag_seconds",
+    "How late checks start: start time minus due time.",
+    h.schedulerLagMs.histogram,
+  );
+  e.family("vipd_health_checks_in_flight", "gauge", "Checks running now.", [[{}, h.inFlight]]);
+  e.family("vipd_health_probes", "gauge", "Probes after deduplication.", [[{}, h.probes]]);
+  e.family("vipd_health_dedup_ratio", "gauge", "Real-server checks per probe (1 = nothing shared).", [
+    [{}, h.dedupRatio],
+  ]);
 }

@@ -37,10 +37,20 @@ export type StatusProvider = () => DaemonStatus | Promise<DaemonStatus>;
 /** An action's result is sent back as JSON; `false` or `{ ok: false }` means it did not succeed. */
 export type ApiAction = () => unknown;
 
+/** `vipd server drain|disable|enable VS RS`: the operator's word on one real server. */
+export type ServerAdminAction = (
+  action: "drain" | "disable" | "enable",
+  virtualServer: string,
+  realServer: string,
+) => unknown;
+
 export interface ApiActions {
   reload?: ApiAction;
   resync?: ApiAction;
+  server?: ServerAdminAction;
 }
+
+const SERVER_ACTIONS = ["drain", "disable", "enable"] as const;
 
 export interface ApiServerOptions {
   socketPath: string;
@@ -244,6 +254,30 @@ function actionRoute(name: string, action: ApiAction | undefined, log: Logger): 
   };
 }
 
+/** POST /server?action=…&virtual_server=…&real_server=…: the query names everything, no body. */
+function serverRoute(action: ServerAdminAction | undefined, log: Logger): Route {
+  return {
+    methods: ["POST"],
+    handle: async (req) => {
+      const query = new URL(req.url ?? "/", "http://vipd").searchParams;
+      const name = query.get("action") ?? "";
+      const vs = query.get("virtual_server") ?? "";
+      const rs = query.get("real_server") ?? "";
+      if (!(SERVER_ACTIONS as readonly string[]).includes(name))
+        return errorReply(
+          400,
+          "API_BAD_REQUEST",
+          `action must be one of ${SERVER_ACTIONS.join(", ")}, got '${name}'`,
+        );
+      if (vs === "" || rs === "")
+        return errorReply(400, "API_BAD_REQUEST", "virtual_server and real_server are both required");
+      const run =
+        action === undefined ? undefined : () => action(name as (typeof SERVER_ACTIONS)[number], vs, rs);
+      return actionRoute(`server.${name}`, run, log.child({ virtualServer: vs, realServer: rs })).handle(req);
+    },
+  };
+}
+
 /** What answers on a unix socket path: "alive" (something accepted), "dead" (refused), or the errno. */
 export function probeSocket(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<"alive" | "dead" | string> {
   return new Promise((resolve) => {
@@ -288,12 +322,19 @@ export class ApiServer {
     const routes = new Map<string, Route>(statusRoutes(opts.provider));
     routes.set("/reload", actionRoute("reload", opts.actions?.reload, this.log));
     routes.set("/resync", actionRoute("resync", opts.actions?.resync, this.log));
+    routes.set("/server", serverRoute(opts.actions?.server, this.log));
     routes.set("/", {
       methods: ["GET", "HEAD"],
       handle: () =>
         Promise.resolve(
           jsonReply(200, {
-            endpoints: ["GET /status", "GET /metrics", "POST /reload", "POST /resync"],
+            endpoints: [
+              "GET /status",
+              "GET /metrics",
+              "POST /reload",
+              "POST /resync",
+              "POST /server?action=drain|disable|enable&virtual_server=VS&real_server=RS",
+            ],
           }),
         ),
     });

@@ -10,8 +10,10 @@
  * `TransitionEvent`s, the IPVS manager's `status()` and `ReconcileReport`, a kernel
  * `IpvsSnapshot` and `Alerts.stats()` all fit them as they are.
  */
+
 import { destKeyString, type IpvsTable, type ServiceKey, serviceKeyString } from "../ipvs/types.js";
 import { DROP_REASONS } from "../vrrp/packet.js";
+import { formatHealth, type HealthStatus } from "./health-status.js";
 
 // ---------------------------------------------------------------------------------------------
 // The status
@@ -35,6 +37,8 @@ export interface DaemonStatus {
   vrrp: VrrpStatus | null;
   /** null: the config has no virtual servers (or the IPVS manager did not start). */
   ipvs: IpvsStatus | null;
+  /** null: no health checks run (no virtual servers). */
+  health: HealthStatus | null;
   alerts: AlertStatus[];
 }
 
@@ -327,6 +331,7 @@ export interface StatusInput {
   vrrp?: WorkerStatusInput | Error | null;
   transitions?: readonly TransitionInput[];
   ipvs?: IpvsInput | null;
+  health?: HealthStatus | null;
   alerts?: readonly AlertStatsInput[];
 }
 
@@ -533,6 +538,7 @@ export function buildStatus(input: StatusInput): DaemonStatus {
     config: { file: input.configFile, loadedAt: iso(input.configLoadedAt) ?? "" },
     vrrp: input.vrrp === undefined || input.vrrp === null ? null : vrrpStatus(input.vrrp, input.transitions),
     ipvs: input.ipvs === undefined || input.ipvs === null ? null : ipvsStatus(input.ipvs),
+    health: input.health ?? null,
     alerts: uniqueNames((input.alerts ?? []).map(alertStatus)),
   };
 }
@@ -568,6 +574,7 @@ export interface StatusSources {
     reconciles?: ReconcileTracker;
     healthy?: IpvsInput["healthy"];
   };
+  health?: () => Promise<HealthStatus>;
   alerts?: () => readonly AlertStatsInput[];
 }
 
@@ -590,7 +597,10 @@ export async function collectStatus(src: StatusSources): Promise<DaemonStatus> {
           (error: unknown) => ({ table: null, error }),
         )
     : Promise.resolve({ table: null });
-  const [vrrp, snap] = await Promise.all([vrrpP, snapP]);
+  const healthP: Promise<HealthStatus | null> = src.health
+    ? src.health().catch(() => null)
+    : Promise.resolve(null);
+  const [vrrp, snap, health] = await Promise.all([vrrpP, snapP, healthP]);
   let ipvs: IpvsInput | null = null;
   if (src.ipvs) {
     ipvs = { table: snap.table, manager: src.ipvs.manager?.() ?? null };
@@ -609,6 +619,7 @@ export async function collectStatus(src: StatusSources): Promise<DaemonStatus> {
     vrrp,
     transitions: src.vrrp?.transitions?.() ?? [],
     ipvs,
+    health,
     alerts: src.alerts?.() ?? [],
   });
 }
@@ -784,6 +795,7 @@ export function formatStatus(status: DaemonStatus): string {
   ];
   if (status.vrrp !== null) lines.push("", ...vrrpLines(status.vrrp, now));
   if (status.ipvs !== null) lines.push("", ...ipvsLines(status.ipvs));
+  if (status.health) lines.push("", ...formatHealth(status.health));
   if (status.alerts.length > 0) lines.push("", ...alertLines(status.alerts));
   return `${lines.join("\n")}\n`;
 }

@@ -9,9 +9,16 @@ import { checkCommand } from "./check.js";
 import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, processIo } from "./command.js";
 import { migrateCommand } from "./migrate.js";
 import { runCommand } from "./run.js";
+import { serverCommand } from "./server.js";
 import { statusCommand } from "./status.js";
 
-export const COMMANDS: readonly CliCommand[] = [runCommand, checkCommand, statusCommand, migrateCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  runCommand,
+  checkCommand,
+  statusCommand,
+  serverCommand,
+  migrateCommand,
+];
 
 export function usage(commands: readonly CliCommand[] = COMMANDS): string {
   const width = Math.max(...commands.map((c) => c.name.length));

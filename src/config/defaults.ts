@@ -1,4 +1,12 @@
-import type { CheckTiming, LogLevel, Protocol, Scheduler, StatusRange } from "./types.js";
+import type {
+  CheckTiming,
+  DnsRcode,
+  DnsRecordType,
+  LogLevel,
+  Protocol,
+  Scheduler,
+  StatusRange,
+} from "./types.js";
 
 /** Every default the parser applies, in one place (durations in milliseconds). */
 export const DEFAULTS = {
@@ -28,25 +36,42 @@ export const DEFAULTS = {
     persistenceTimeoutMs: 300_000,
     tunnelType: "ipip" as const,
     tunnelChecksum: "none" as const,
+    /** No slow start: a returning real server gets its full weight at once. */
+    slowStartMs: 0,
   },
   realServer: {
     weight: 1,
     upperThreshold: 0,
     lowerThreshold: 0,
   },
+  /** fast_interval and down_interval default to the interval itself (no fast re-checks, no backoff). */
   check: {
     intervalMs: 2000,
     timeoutMs: 1000,
     rise: 2,
     fall: 3,
+    initial: "down" as const,
+    method: "GET",
     path: "/",
     status: [{ min: 200, max: 299 }] as StatusRange[],
-    tlsVerify: false,
-  } satisfies CheckTiming & Record<string, unknown>,
+    maxBodyBytes: 65_536,
+    keepalive: false,
+    /** https verifies by default: a check that accepts any certificate cannot tell a server from an impostor. */
+    tlsVerify: true,
+    dynamicWeight: false,
+    recordType: "A" as DnsRecordType,
+    rcode: "NOERROR" as DnsRcode,
+  } satisfies Omit<CheckTiming, "fastIntervalMs" | "downIntervalMs"> & Record<string, unknown>,
   ipvs: {
     flushOnStart: false,
     resyncIntervalMs: 30_000,
     syncId: 0,
+  },
+  health: {
+    stateDir: "/var/lib/vipd",
+    concurrency: 1000,
+    /** Lowered to `concurrency` when that is set below it. */
+    tlsConcurrency: 64,
   },
   webhook: {
     timeoutMs: 5000,

@@ -67,6 +67,8 @@ export interface ConfigDiff {
   api: boolean;
   metrics: boolean;
   ipvs: boolean;
+  /** The `health` section (state_dir, concurrency); checks themselves change their virtual servers. */
+  health: boolean;
   alerts: boolean;
   vrrp: {
     instances: NamedDiff<InstanceChange>;
@@ -184,6 +186,7 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
     api: !deepEqual(before.api, after.api),
     metrics: !deepEqual(before.metrics, after.metrics),
     ipvs: !deepEqual(before.ipvs, after.ipvs),
+    health: !deepEqual(before.health, after.health),
     alerts: !deepEqual(before.alerts, after.alerts),
     vrrp: {
       instances,
@@ -202,6 +205,7 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
     result.api ||
     result.metrics ||
     result.ipvs ||
+    result.health ||
     result.alerts ||
     result.vrrp.heartbeatTimeout;
   return result;
@@ -210,7 +214,7 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
 /** One line per change, for the reload log: `vrrp instance 'web' changed: priority`. */
 export function summarizeDiff(d: ConfigDiff): string[] {
   const lines: string[] = [];
-  for (const key of ["node", "log", "api", "metrics", "ipvs", "alerts"] as const) {
+  for (const key of ["node", "log", "api", "metrics", "ipvs", "health", "alerts"] as const) {
     if (d[key]) lines.push(`${key} changed`);
   }
   if (d.vrrp.heartbeatTimeout) lines.push("vrrp.heartbeat_timeout changed");

@@ -110,6 +110,26 @@ export function parseEndpoint(text: string): Parsed<Endpoint> {
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/**
+ * Why `name` is not a DNS name, or undefined when it is: dot-separated labels of 1..63 letters,
+ * digits and '-' (not first or last), 253 characters in all, one trailing dot allowed. Host
+ * names (TLS server names) stop there; query names may also hold '_' (`_sip._tcp.example.com`).
+ */
+export function dnsNameProblem(name: string, kind: "host" | "query"): string | undefined {
+  const bare = name.endsWith(".") ? name.slice(0, -1) : name;
+  if (bare.length > 253) return "is longer than 253 characters";
+  const allowed = kind === "host" ? /^[A-Za-z0-9-]+$/ : /^[A-Za-z0-9_-]+$/;
+  const what = kind === "host" ? "letters, digits and '-'" : "letters, digits, '_' and '-'";
+  for (const label of bare.split(".")) {
+    if (label.length === 0) return "has an empty label";
+    if (label.length > 63) return `has a label longer than 63 characters`;
+    if (!allowed.test(label)) return `has a label '${label}' with characters other than ${what}`;
+    if (label.startsWith("-") || label.endsWith("-"))
+      return `has a label '${label}' that starts or ends with '-'`;
+  }
+  return undefined;
+}
+
 /** `127.0.0.1:9717`, `[::1]:9717`, `localhost:9717`. */
 export function parseListenAddress(text: string): Parsed<ListenAddress> {
   const split = splitHostPort(text);

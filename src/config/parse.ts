@@ -3,7 +3,6 @@
  * FILE:LINE:COL. Pure: it reads no files (the caller passes the text and the name to report).
  */
 import { hostname } from "node:os";
-import { isAbsolute } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { DEFAULTS } from "./defaults.js";
 import type { ConfigIssue } from "./issues.js";
@@ -16,6 +15,7 @@ import {
   ALERT_EVENTS,
   type AlertEvent,
   type AlertsConfig,
+  type HealthConfig,
   type IpvsConfig,
   type LogLevel,
   type VipdConfig,
@@ -74,6 +74,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   const { vrrp, instanceNames } = readVrrp(r, map.get("vrrp"));
   const virtualServers = readVirtualServers(r, map.get("virtual_servers"));
   const ipvs = readIpvs(r, map.get("ipvs"), instanceNames);
+  const health = readSection(r, map, "health", (m) => readHealth(r, m));
   const alerts = readAlerts(r, map.get("alerts"));
 
   if (r.errorCount === 0 && vrrp.instances.length === 0 && virtualServers.length === 0) {
@@ -91,6 +92,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
       metrics: listen === null || listen === undefined ? {} : { listen },
       vrrp,
       ipvs: ipvs as IpvsConfig,
+      health: health as HealthConfig,
       virtualServers,
       alerts: alerts as AlertsConfig,
     },
@@ -117,7 +119,7 @@ function readNode(r: Reader, map: MapReader, options: ParseOptions): string | un
 function readSection<T>(
   r: Reader,
   map: MapReader,
-  key: "log" | "api" | "metrics",
+  key: "log" | "api" | "metrics" | "health",
   read: (m: MapReader) => T | undefined,
 ): T | undefined {
   const f = map.get(key);
@@ -130,14 +132,8 @@ function emptyMap(r: Reader, parent: MapReader, key: string): MapReader {
   return new MapReader(r, { node: parent.field.node, path: key }, new Map());
 }
 
-function readAbsolutePath(r: Reader, f: Field, what: string): string | undefined {
-  const path = r.string(f, what);
-  if (path !== undefined && !isAbsolute(path)) return r.fail(f, `'${path}' must be an absolute path`);
-  return path;
-}
-
 function readSocketPath(r: Reader, f: Field): string | undefined {
-  const path = readAbsolutePath(r, f, "a socket path");
+  const path = r.absolutePath(f, "a socket path");
   if (path !== undefined && Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     return r.fail(
       f,
@@ -145,6 +141,37 @@ function readSocketPath(r: Reader, f: Field): string | undefined {
     );
   }
   return path;
+}
+
+/** Health checking as a whole; every key has a default, so the section is always present. */
+function readHealth(r: Reader, m: MapReader): HealthConfig | undefined {
+  const dirField = m.get("state_dir");
+  const stateDir =
+    dirField === undefined ? DEFAULTS.health.stateDir : r.absolutePath(dirField, "a directory path");
+  const allField = m.get("concurrency");
+  const concurrency =
+    allField === undefined
+      ? DEFAULTS.health.concurrency
+      : r.integer(allField, 1, 100_000, "a number of checks");
+  const tlsField = m.get("tls_concurrency");
+  // TLS checks count against both limits, so the default never exceeds concurrency.
+  let tlsConcurrency =
+    tlsField === undefined
+      ? Math.min(DEFAULTS.health.tlsConcurrency, concurrency ?? DEFAULTS.health.concurrency)
+      : r.integer(tlsField, 1, 10_000, "a number of handshakes");
+  if (
+    tlsField !== undefined &&
+    tlsConcurrency !== undefined &&
+    concurrency !== undefined &&
+    tlsConcurrency > concurrency
+  ) {
+    tlsConcurrency = r.fail(
+      tlsField,
+      `tls_concurrency ${tlsConcurrency} is above concurrency ${concurrency} (a TLS check counts against both)`,
+    );
+  }
+  if (stateDir === undefined || concurrency === undefined || tlsConcurrency === undefined) return undefined;
+  return { stateDir, concurrency, tlsConcurrency };
 }
 
 function readIpvs(
@@ -255,7 +282,7 @@ function readWebhook(r: Reader, item: Field): WebhookConfig | undefined {
     }
   }
   const secretField = map.get("secret_file");
-  const secretFile = secretField === undefined ? undefined : readAbsolutePath(r, secretField, "a file path");
+  const secretFile = secretField === undefined ? undefined : r.absolutePath(secretField, "a file path");
   const timeoutField = map.get("timeout");
   const timeoutMs =
     timeoutField === undefined ? DEFAULTS.webhook.timeoutMs : r.duration(timeoutField, 100, 300_000);

@@ -3,6 +3,7 @@
  * the node it was given (at that node) and returns undefined, so a caller can go on and find
  * every other error in the same pass.
  */
+import { isAbsolute } from "node:path";
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
 import { formatDuration, parseDuration } from "./duration.js";
 import { type ConfigIssue, sortIssues } from "./issues.js";
@@ -185,6 +186,17 @@ export class Reader {
     const value = scalarValue(field.node);
     if (typeof value === "boolean") return value;
     return this.fail(field, `expected true or false, got ${describe(field.node)}`);
+  }
+
+  /**
+   * A file or directory path, which must be absolute: vipd runs from wherever systemd starts it,
+   * so a relative path would depend on that. Nothing is opened here (parsing reads no files).
+   */
+  absolutePath(field: Field, what = "a path"): string | undefined {
+    const path = this.string(field, what);
+    if (path !== undefined && !isAbsolute(path))
+      return this.fail(field, `'${path}' must be an absolute path`);
+    return path;
   }
 
   /** A duration string (`100ms`, `1.5s`, `5m`) in milliseconds, within min..max. */

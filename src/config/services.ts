@@ -1,5 +1,12 @@
 import { isMap, isScalar } from "yaml";
-import { type CheckDraft, readCheckDraft, resolveCheck } from "./checks.js";
+import {
+  checkRealServer,
+  type ResolvedCheck,
+  readCheckSpec,
+  realServerChecks,
+  resolveSpec,
+  type ServiceChecks,
+} from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 import { virtualServerKey } from "./diff.js";
 import { CONFIG_KEYS } from "./keys.js";
@@ -11,12 +18,12 @@ import {
   nonUnicastReason,
   parseEndpoint,
 } from "./net.js";
-import type { Field, MapReader, Reader } from "./reader.js";
+import { describe, type Field, type MapReader, type Reader } from "./reader.js";
 import {
   type AddressFamily,
-  type CheckConfig,
   type Endpoint,
   type Forwarding,
+  type MaxDown,
   type OnFailure,
   type PersistenceConfig,
   type Protocol,
@@ -39,6 +46,7 @@ const TUNNEL_TYPES: readonly TunnelType[] = ["ipip", "gue", "gre"];
 const TUNNEL_CHECKSUMS: readonly TunnelChecksum[] = ["none", "csum", "remcsum"];
 const MAX_U32 = 0xffff_ffff;
 const MAX_I32 = 0x7fff_ffff;
+const MAX_SLOW_START_MS = 3_600_000;
 
 const fam = (family: AddressFamily): string => `IPv${family}`;
 
@@ -179,10 +187,19 @@ function readVirtualServer(
 
   const quorum = readQuorum(r, map.get("quorum"));
 
-  // The service-level check; real servers merge theirs over it.
+  // The service-level checks; real servers inherit them or merge theirs over them.
   const checkField = map.get("check");
-  const checkDraft = checkField === undefined ? undefined : readCheckDraft(r, checkField);
-  const check: CheckConfig | undefined = checkDraft === undefined ? undefined : resolveCheck(r, [checkDraft]);
+  const checkSpec = checkField === undefined ? undefined : readCheckSpec(r, checkField);
+  const serviceChecks: ServiceChecks = {
+    ...(checkField === undefined ? {} : { field: checkField }),
+    ...(checkSpec === undefined ? {} : { spec: checkSpec }),
+    ...(checkSpec === undefined ? {} : { checks: resolveSpec(r, checkSpec) }),
+  };
+  const slowStartMs = opt(map, "slow_start", DEFAULTS.virtualServer.slowStartMs, (f) =>
+    r.duration(f, 0, MAX_SLOW_START_MS),
+  );
+  const maxDownField = map.get("max_down");
+  const maxDown = maxDownField === undefined ? undefined : readMaxDown(r, maxDownField);
 
   // Real servers. For a fwmark service without `family`, the first real server decides it.
   const realServers: RealServerConfig[] = [];
@@ -206,8 +223,7 @@ function readVirtualServer(
       port,
       fwmark,
       forwarding,
-      checkDraft,
-      check,
+      checks: serviceChecks,
     });
     if (real === undefined) continue;
     if (real.key !== undefined && real.addressField !== undefined) {
@@ -281,9 +297,31 @@ function readVirtualServer(
     onFailure: onFailure as OnFailure,
     quorum: quorum as QuorumConfig,
     ...(sorryServer === undefined ? {} : { sorryServer }),
-    ...(check === undefined ? {} : { check }),
+    ...(serviceChecks.checks === undefined ? {} : { checks: serviceChecks.checks.map((c) => c.check) }),
+    slowStartMs: slowStartMs as number,
+    ...(maxDown === undefined ? {} : { maxDown }),
     realServers,
   };
+}
+
+/** The mass-failure guard: a count of real servers (`2`) or a share of them (`50%`). */
+function readMaxDown(r: Reader, field: Field): MaxDown | undefined {
+  const value = isScalar(field.node) ? field.node.value : undefined;
+  if (typeof value === "string") {
+    const match = /^(\d+(?:\.\d+)?)\s*%$/.exec(value);
+    if (match === null)
+      return r.fail(field, `max_down '${value}' is not a count or a percentage such as 50%`);
+    const percent = Number(match[1]);
+    if (percent > 100) return r.fail(field, `max_down ${value} is more than 100%`);
+    return { percent };
+  }
+  if (typeof value !== "number")
+    return r.fail(
+      field,
+      `expected a count of real servers or a percentage such as 50%, got ${describe(field.node)}`,
+    );
+  const count = r.integer(field, 0, MAX_I32, "a count of real servers");
+  return count === undefined ? undefined : { count };
 }
 
 /** An optional key: its parsed value, the default when absent, undefined when invalid. */
@@ -395,9 +433,7 @@ interface ServiceContext {
   port: number | undefined;
   fwmark: number | undefined;
   forwarding: Forwarding | undefined;
-  /** The service's check block as read, and as resolved (undefined when broken: already reported). */
-  checkDraft: CheckDraft | undefined;
-  check: CheckConfig | undefined;
+  checks: ServiceChecks;
 }
 
 function readRealServer(
@@ -462,29 +498,9 @@ function readRealServer(
     );
   }
 
-  let check: CheckConfig | undefined;
-  const checkField = map.get("check");
-  if (checkField !== undefined) {
-    const own = readCheckDraft(r, checkField);
-    if (own !== undefined && svc.checkDraft === undefined) check = resolveCheck(r, [own]);
-    else if (own !== undefined && svc.check !== undefined)
-      check = resolveCheck(r, [svc.checkDraft as CheckDraft, own]);
-  } else {
-    check = svc.checkDraft === undefined ? { type: "none" } : structuredClone(svc.check);
-  }
-  if (
-    check !== undefined &&
-    check.type !== "none" &&
-    check.port === undefined &&
-    port === 0 &&
-    addressField !== undefined
-  ) {
-    r.error(
-      map.field.node,
-      map.field.path,
-      "this real server has no port to check: set its 'port' or the check's 'port'",
-    );
-  }
+  const checks: ResolvedCheck[] | undefined = realServerChecks(r, map.get("check"), svc.checks);
+  if (checks !== undefined && address !== undefined && family !== undefined && port !== undefined)
+    checkRealServer(r, checks, { address, family, port, map });
 
   // The identity (for duplicate detection) survives errors elsewhere in this entry.
   const key = address !== undefined && port !== undefined ? formatEndpoint(address, port) : undefined;
@@ -492,7 +508,7 @@ function readRealServer(
     ...(addressField === undefined ? {} : { addressField }),
     ...(key === undefined ? {} : { key }),
   };
-  if (r.errorCount !== errorsBefore || check === undefined) return identity;
+  if (r.errorCount !== errorsBefore || checks === undefined) return identity;
   return {
     ...identity,
     value: {
@@ -502,7 +518,7 @@ function readRealServer(
       weight: weight as number,
       upperThreshold: upper as number,
       lowerThreshold: lower as number,
-      check,
+      checks: checks.map((c) => c.check),
     },
   };
 }

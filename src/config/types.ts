@@ -154,7 +154,7 @@ export interface QuorumConfig {
 
 export type OnFailure = "remove" | "inhibit";
 
-export type CheckType = "http" | "https" | "tcp" | "none";
+export type CheckType = "http" | "https" | "tcp" | "exec" | "agent" | "dns" | "none";
 
 /** An inclusive range of HTTP status codes; a single code has min === max. */
 export interface StatusRange {
@@ -162,8 +162,17 @@ export interface StatusRange {
   max: number;
 }
 
+/**
+ * When a check runs (docs/health.md): `interval` while the server is stable, `fastInterval`
+ * while it is between states (some successes toward `rise` or failures toward `fall`), and
+ * while it is down an exponential backoff from `interval` up to `downInterval`.
+ */
 export interface CheckTiming {
   intervalMs: number;
+  /** While the server is between states; default = intervalMs. */
+  fastIntervalMs: number;
+  /** The backoff cap while the server is down; default = intervalMs (no backoff). */
+  downIntervalMs: number;
   timeoutMs: number;
   /** Consecutive successes to become up. */
   rise: number;
@@ -171,31 +180,114 @@ export interface CheckTiming {
   fall: number;
 }
 
-export interface HttpCheckConfig extends CheckTiming {
-  type: "http" | "https";
-  /** Port to check instead of the real server's port. */
-  port?: number;
-  path: string;
-  status: StatusRange[];
-  /** Host header; undefined = the real server's address. */
-  host?: string;
-  /** A substring the response body must contain. */
-  expect?: string;
-  /** https only: verify the server certificate (default false: real servers are addressed by IP). */
-  tlsVerify: boolean;
+/** What every probing check (all but `none`) has. */
+export interface CheckBase extends CheckTiming {
+  /** Address to connect to instead of the real server's (an admin interface, say). */
+  connectAddress?: string;
+  /** Port to connect to instead of the real server's. */
+  connectPort?: number;
+  /** The state of a server with no known health (new, or nothing recent persisted): default down. */
+  initial: "up" | "down";
 }
 
-export interface TcpCheckConfig extends CheckTiming {
-  type: "tcp";
-  port?: number;
+export interface TlsCheckConfig {
+  /** Verify the certificate chain and the name (sni, else the Host, else the address); default true. */
+  verify: boolean;
+  /** PEM bundle of trusted CAs instead of Node's bundled roots. */
+  caFile?: string;
+  /** Server name sent in the ClientHello and verified; default the Host header's name, never an IP. */
+  sni?: string;
+  /** Client certificate and key (PEM), both or neither. */
+  certFile?: string;
+  keyFile?: string;
 }
+
+export type DigestAlgorithm = "md5" | "sha256";
+
+export interface HttpCheckConfig extends CheckBase {
+  type: "http" | "https";
+  /** GET unless set (HEAD, POST, OPTIONS...). */
+  method: string;
+  path: string;
+  /** Host header; undefined = the real server's address (bracketed for IPv6) and port. */
+  host?: string;
+  /** Extra request headers (lower-cased names). */
+  headers: Record<string, string>;
+  status: StatusRange[];
+  /** A substring the response body must contain. */
+  expect?: string;
+  /** A regular expression (JavaScript syntax) the response body must match. */
+  expectRegex?: string;
+  /** The body's digest, lower-case hex (keepalived's `digest` is MD5). */
+  digest?: { algorithm: DigestAlgorithm; hex: string };
+  /** Body bytes read at most; the rest is discarded and the connection closed. */
+  maxBodyBytes: number;
+  /** Reuse one connection between runs (default false: a fresh connection per check, so a pool cannot hide a dead server). */
+  keepalive: boolean;
+  /** https only. */
+  tls?: TlsCheckConfig;
+}
+
+export interface TcpCheckConfig extends CheckBase {
+  type: "tcp";
+  /** Bytes to send once connected (UTF-8, escapes already decoded). */
+  send?: string;
+  /** A substring the reply must contain; the check reads until it appears, EOF, or the timeout. */
+  expect?: string;
+}
+
+export interface ExecCheckConfig extends CheckBase {
+  type: "exec";
+  /** argv, run without a shell; the real server's address and port are in VIPD_RS_ADDRESS / VIPD_RS_PORT. */
+  command: string[];
+  /** keepalived's MISC_CHECK rule: exit 2..255 = up with weight exit − 2. */
+  dynamicWeight: boolean;
+}
+
+/** HAProxy's agent-check: the agent answers one ASCII line; it never makes a server fail by being unreachable. */
+export interface AgentCheckConfig extends CheckBase {
+  type: "agent";
+  /** A line to send first (HAProxy's agent-send), without its newline. */
+  send?: string;
+}
+
+export type DnsRecordType = "A" | "AAAA" | "CNAME" | "MX" | "NS" | "PTR" | "SOA" | "SRV" | "TXT";
+export type DnsRcode = "NOERROR" | "FORMERR" | "SERVFAIL" | "NXDOMAIN" | "NOTIMP" | "REFUSED";
+
+export interface DnsCheckConfig extends CheckBase {
+  type: "dns";
+  /** The name to resolve (absolute, no trailing dot needed). */
+  name: string;
+  recordType: DnsRecordType;
+  /** The rcode that means up; with NOERROR the answer must also hold a record of recordType. */
+  rcode: DnsRcode;
+}
+
+export type ProbeCheckConfig =
+  | HttpCheckConfig
+  | TcpCheckConfig
+  | ExecCheckConfig
+  | AgentCheckConfig
+  | DnsCheckConfig;
 
 /** No checking: the real server is always considered up. */
 export interface NoneCheckConfig {
   type: "none";
 }
 
-export type CheckConfig = HttpCheckConfig | TcpCheckConfig | NoneCheckConfig;
+export type CheckConfig = ProbeCheckConfig | NoneCheckConfig;
+
+/** Per virtual server: how many of its real servers the checker may take out at once. */
+export type MaxDown = { count: number } | { percent: number };
+
+export interface HealthConfig {
+  /** Where the last known health is kept across restarts. */
+  stateDir: string;
+  /** Checks in flight at once, over every virtual server. */
+  concurrency: number;
+  /** TLS handshakes (https checks) in flight at once, within `concurrency`. */
+  tlsConcurrency: number;
+}
 
 export interface RealServerConfig {
   address: string;
@@ -207,8 +299,12 @@ export interface RealServerConfig {
   /** Connection thresholds; 0 = unlimited. */
   upperThreshold: number;
   lowerThreshold: number;
-  /** The effective check: the virtual server's check merged with this server's override; `none` when neither has one. */
-  check: CheckConfig;
+  /**
+   * The effective checks: this server's own `check` (merged key by key with the virtual
+   * server's when both are single blocks), else the virtual server's. Empty = no checking
+   * (always up). The server is up only when every check is up (agent checks never make it fail).
+   */
+  checks: ProbeCheckConfig[];
 }
 
 export interface VirtualServerConfig {
@@ -230,8 +326,12 @@ export interface VirtualServerConfig {
   onFailure: OnFailure;
   quorum: QuorumConfig;
   sorryServer?: Endpoint;
-  /** The service-level check as written (real servers carry the merged one). */
-  check?: CheckConfig;
+  /** The service-level checks as written (real servers carry the merged ones). */
+  checks?: ProbeCheckConfig[];
+  /** A returning real server's weight ramps from 1 to its configured weight over this time; 0 = at once. */
+  slowStartMs: number;
+  /** The mass-failure guard; undefined = off. */
+  maxDown?: MaxDown;
   realServers: RealServerConfig[];
 }
 
@@ -274,6 +374,7 @@ export interface VipdConfig {
   metrics: MetricsConfig;
   vrrp: VrrpConfig;
   ipvs: IpvsConfig;
+  health: HealthConfig;
   virtualServers: VirtualServerConfig[];
   alerts: AlertsConfig;
 }

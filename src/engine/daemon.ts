@@ -37,6 +37,9 @@ import type { VipdConfig, WebhookConfig } from "../config/types.js";
 import { describeError } from "../errors.js";
 import type { IpvsTable } from "../ipvs/types.js";
 import { childLogger, type Logger, setLogLevel } from "../log.js";
+import type { ServerHealth } from "./desired.js";
+import { HealthWorkerHost } from "./health-host.js";
+import { HealthManager } from "./health-manager.js";
 import type { InstanceStatus } from "./vrrp-host.js";
 import { VrrpHost } from "./vrrp-host.js";
 
@@ -45,7 +48,10 @@ export const DEBUG_BLOCK_ENV = "VIPD_DEBUG_BLOCK_MAIN_MS";
 /** What the daemon needs of the IPVS side (src/engine/ipvs-manager.ts). */
 interface IpvsSide {
   onVrrpState(state: string, instance?: string): Promise<void>;
-  updateConfig(cfg: Pick<VipdConfig, "virtualServers" | "ipvs">): Promise<unknown>;
+  updateConfig(
+    cfg: Pick<VipdConfig, "virtualServers" | "ipvs"> & { health?: Map<string, ServerHealth> },
+  ): Promise<unknown>;
+  setHealth(changes: Map<string, ServerHealth>): Promise<unknown>;
   resync(): Promise<unknown>;
   status(): ReturnType<import("./ipvs-manager.js").IpvsManager["status"]>;
   stop(): Promise<void>;
@@ -75,6 +81,7 @@ function summarize(d: ConfigDiff): Record<string, unknown> {
     log: d.log,
     alerts: d.alerts,
     ipvs: d.ipvs,
+    health: d.health,
     instances: named(d.vrrp.instances),
     syncGroups: named(d.vrrp.syncGroups),
     heartbeatTimeout: d.vrrp.heartbeatTimeout,
@@ -89,6 +96,7 @@ export class Daemon {
   private events: EventFactory;
   private vrrp: VrrpHost | undefined;
   private ipvs: IpvsSide | undefined;
+  private health: HealthManager | undefined;
   private ipvsClient: { snapshot(): Promise<{ table: IpvsTable }>; close(): void } | undefined;
   private readonly reconciles = new ReconcileTracker();
   private api: ApiServer | undefined;
@@ -148,7 +156,10 @@ export class Daemon {
     if (c.metrics.listen)
       this.metrics = await MetricsServer.start({ listen: c.metrics.listen, provider: () => this.status() });
     if (c.vrrp.instances.length > 0) this.vrrp = await this.startVrrp(c);
-    if (c.virtualServers.length > 0) await this.startIpvs(c);
+    if (c.virtualServers.length > 0) {
+      await this.startHealth(c);
+      await this.startIpvs(c);
+    }
     this.log.info({ event: "daemon.running", node: c.node }, "vipd running");
   }
 
@@ -162,6 +173,11 @@ export class Daemon {
           if (!this.ipvs) return { ok: false, error: "no IPVS manager is running" };
           await this.ipvs.resync();
           return { ok: true };
+        },
+        server: (action, virtualServer, realServer) => {
+          if (!this.health) return { ok: false, error: "this daemon has no virtual servers" };
+          const r = this.health.setAdmin(virtualServer, realServer, action);
+          return { ok: true, state: r.state, reason: r.reason };
         },
       },
     });
@@ -186,6 +202,48 @@ export class Daemon {
   }
 
   /**
+   * The health checks (src/engine/health-manager.ts) run in a worker thread of their own, on
+   * every director whatever its VRRP state. They start before IPVS so the first reconcile
+   * already has the restored (or initial) health: a restart neither empties the table nor
+   * keeps a server that was down.
+   */
+  private async startHealth(c: VipdConfig): Promise<void> {
+    const host = await HealthWorkerHost.start();
+    host.on("crashed", (err) => {
+      // The last known health stays applied: a broken checker takes no server out.
+      this.log.fatal(
+        { err, event: "health.worker_crashed" },
+        `the health check worker died: ${describeError(err)}; real server health is frozen as last known`,
+      );
+    });
+    const health = new HealthManager({
+      runner: host,
+      virtualServers: c.virtualServers,
+      health: c.health,
+      onHealth: (changes) => {
+        this.ipvs?.setHealth(changes).catch((err: unknown) => {
+          this.log.error({ err }, `IPVS update after a health change failed: ${describeError(err)}`);
+        });
+      },
+      events: () => this.events,
+      onEvent: (event) => this.alerts.emit(event),
+    });
+    try {
+      await health.start();
+    } catch (err) {
+      await host.stop().catch(() => undefined);
+      throw err;
+    }
+    this.health = health;
+  }
+
+  private async stopHealth(): Promise<void> {
+    const health = this.health;
+    this.health = undefined;
+    await health?.stop().catch((err: unknown) => this.log.error({ err }, "health checks stop failed"));
+  }
+
+  /**
    * Hook for the IPVS manager (src/engine/ipvs-manager.ts): started only when the config has
    * virtual servers, so a VRRP-only director (or a kernel without IPVS) never loads it.
    */
@@ -201,6 +259,7 @@ export class Daemon {
         virtualServers: c.virtualServers,
         ipvs: c.ipvs,
         followVrrp: c.vrrp.instances.length > 0,
+        ...(this.health ? { health: this.health.healthMap() } : {}),
         events: this.events,
         node: c.node,
         onEvent: (event) => this.alerts.emit(event),
@@ -315,13 +374,26 @@ export class Daemon {
     }
     const vsChanged =
       d.ipvs ||
+      d.health ||
       d.virtualServers.added.length + d.virtualServers.removed.length + d.virtualServers.changed.length > 0;
     if (vsChanged) {
+      let health: Map<string, ServerHealth> | undefined;
+      if (next.virtualServers.length === 0) await this.stopHealth();
+      else if (!this.health)
+        await this.startHealth(next).catch((err: unknown) => {
+          ok = false;
+          this.log.error({ err }, `reload: health checks not started: ${describeError(err)}`);
+        });
+      else health = this.health.reload(next.virtualServers, next.health);
       if (next.virtualServers.length === 0) await this.stopIpvs();
       else if (!this.ipvs) await this.startIpvs(next);
       else {
         await this.ipvs
-          .updateConfig({ virtualServers: next.virtualServers, ipvs: next.ipvs })
+          .updateConfig({
+            virtualServers: next.virtualServers,
+            ipvs: next.ipvs,
+            ...(health ? { health } : {}),
+          })
           .catch((err: unknown) => {
             ok = false;
             this.log.error({ err }, `reload: IPVS update failed: ${describeError(err)}`);
@@ -382,10 +454,12 @@ export class Daemon {
             ipvs: {
               manager: () => ipvs.status(),
               ...(client ? { snapshot: () => client.snapshot() } : {}),
+              ...(this.health ? { healthy: (vs: string, dest: string) => this.health?.serving(vs, dest) } : {}),
               reconciles: this.reconciles,
             },
           }
         : {}),
+      ...(this.health ? { health: () => (this.health as HealthManager).status() } : {}),
       alerts: () => this.alerts.stats(),
     });
   }
@@ -418,6 +492,7 @@ export class Daemon {
     const host = this.vrrp;
     this.vrrp = undefined;
     if (host) await host.stop().catch((err: unknown) => this.log.error({ err }, "VRRP stop failed"));
+    await this.stopHealth();
     await this.stopIpvs();
     await this.alerts.close({ drainMs: 2000 }).catch(() => undefined);
   }

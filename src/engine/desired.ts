@@ -1,6 +1,6 @@
 import type { EventFactory, QuorumGainedEvent, QuorumLostEvent } from "../alert/events.js";
-import { realServerKey } from "../config/diff.js";
 import type { Endpoint, RealServerConfig, TunnelConfig, VirtualServerConfig } from "../config/types.js";
+import { healthKey } from "../health/probes.js";
 import {
   type AddressFamily,
   AF_INET,
@@ -21,11 +21,15 @@ import {
  * new one comes out, so hysteresis is a function of data.
  *
  * Rules:
- * - A real server whose check is `none` is always healthy. Any other real server is healthy
- *   unless the health map says false; a server the map does not know yet counts as healthy
- *   (the health checks, which come later, start from "up").
+ * - A real server's health comes from the health map (see ServerHealth); a server the map does
+ *   not name is up with its configured weight. The health manager (engine/health-manager.ts)
+ *   names every checked server, so "not named" means "not checked".
+ * - A disabled real server (`vipd server disable`, an agent's `maint`) is left out whatever
+ *   `on_failure` says.
  * - An unhealthy real server is left out (`on_failure: remove`) or kept with weight 0
  *   (`on_failure: inhibit`: quiesced, established connections continue).
+ * - A healthy one gets the health's weight when it has one (slow start, an agent's share,
+ *   exec's dynamic weight, drain = 0), else its configured weight.
  * - Quorum: the sum of the configured weights of the healthy real servers, against
  *   `quorum.weight`, with hysteresis: quorum is lost when the sum falls below
  *   weight − hysteresis and gained again when it reaches weight + hysteresis. The first
@@ -34,17 +38,43 @@ import {
  *   server is healthy or quorum is lost; it goes away as soon as neither holds.
  */
 
-/** Real server health by {@link healthKey}; true = up. */
-export type HealthMap = ReadonlyMap<string, boolean>;
+export { healthKey };
 
-/** The health map key of a real server: "web/10.0.0.21:80", "web6/[2001:db8::21]:80". */
-export function healthKey(virtualServer: string, rs: Pick<RealServerConfig, "address" | "port">): string {
-  return `${virtualServer}/${realServerKey(rs)}`;
+/** What the IPVS side needs of a real server's health. */
+export interface ServerHealth {
+  up: boolean;
+  /** The weight while up, when it is not the configured one. */
+  weight?: number;
+  /** Out of the table whatever on_failure says. */
+  disabled?: boolean;
 }
 
-export function isHealthy(vs: VirtualServerConfig, rs: RealServerConfig, health?: HealthMap): boolean {
-  if (rs.check.type === "none" || !health || health.size === 0) return true;
-  return health.get(healthKey(vs.name, rs)) ?? true;
+/** Real server health by {@link healthKey}; `true`/`false` is short for `{ up }`. */
+export type HealthMap = ReadonlyMap<string, boolean | ServerHealth>;
+
+const UP: ServerHealth = { up: true };
+
+export function serverHealth(
+  vs: VirtualServerConfig,
+  rs: RealServerConfig,
+  health?: HealthMap,
+): ServerHealth {
+  const h = health?.get(healthKey(vs.name, rs));
+  if (h === undefined) return UP;
+  // The short form comes from callers that know only up/down; a server without checks is up.
+  if (typeof h === "boolean") return h || rs.checks.length === 0 ? UP : { up: false };
+  return h;
+}
+
+export function sameHealth(
+  a: boolean | ServerHealth | undefined,
+  b: boolean | ServerHealth | undefined,
+): boolean {
+  const norm = (h: boolean | ServerHealth | undefined): ServerHealth =>
+    h === undefined ? UP : typeof h === "boolean" ? { up: h } : h;
+  const x = norm(a);
+  const y = norm(b);
+  return x.up === y.up && x.weight === y.weight && (x.disabled ?? false) === (y.disabled ?? false);
 }
 
 function af(family: 4 | 6): AddressFamily {
@@ -185,16 +215,18 @@ export function desiredState(
     let healthy = 0;
     let healthyWeight = 0;
     for (const rs of vs.realServers) {
-      const up = isHealthy(vs, rs, health);
-      if (up) {
+      const h = serverHealth(vs, rs, health);
+      if (h.disabled) continue;
+      if (h.up) {
         healthy++;
-        healthyWeight += rs.weight;
+        // A drained server serves no new connections: it does not count toward quorum.
+        if (h.weight !== 0) healthyWeight += rs.weight;
       } else if (vs.onFailure === "remove") {
         continue;
       }
       destinations.push({
         key: { address: rs.address, port: rs.port, af: af(rs.family) },
-        options: optionsFor(up ? rs.weight : 0, rs.upperThreshold, rs.lowerThreshold),
+        options: optionsFor(h.up ? (h.weight ?? rs.weight) : 0, rs.upperThreshold, rs.lowerThreshold),
       });
     }
     const prev = previousQuorum?.get(vs.name);

@@ -29,6 +29,8 @@ import {
   type HealthMap,
   healthKey,
   quorumEvent,
+  type ServerHealth,
+  sameHealth,
   serviceKeyOf,
   type VirtualServerState,
 } from "./desired.js";
@@ -124,6 +126,8 @@ export interface IpvsManagerOptions {
   /** Receives every report (for the API, metrics, tests). */
   onReconcile?: (report: ReconcileReport) => void;
   log?: Logger;
+  /** Real server health at start (restored or initial), so the first reconcile already uses it. */
+  health?: HealthMap;
 }
 
 interface CachedService {
@@ -309,7 +313,7 @@ export class IpvsManager {
   private readonly retired = new Map<string, ServiceKey>();
   /** Virtual servers whose desired state may have changed since the last reconcile. */
   private dirty = new Set<string>();
-  private health = new Map<string, boolean>();
+  private health = new Map<string, boolean | ServerHealth>();
   private quorum = new Map<string, boolean>();
   private readonly states = new Map<string, VirtualServerState>();
   private view: TableView | undefined;
@@ -347,6 +351,7 @@ export class IpvsManager {
     this.virtualServers = opts.virtualServers;
     this.ipvs = opts.ipvs;
     this.index(opts.virtualServers);
+    if (opts.health) for (const [key, h] of opts.health) this.health.set(key, h);
   }
 
   private index(vss: readonly VirtualServerConfig[]): void {
@@ -418,24 +423,31 @@ export class IpvsManager {
   }
 
   /**
-   * Real server health changes (see healthKey; true = up), merged into what is known; only
-   * the virtual servers concerned are reconciled. Servers never reported count as up.
+   * Real server health changes (see healthKey and ServerHealth), merged into what is known;
+   * only the virtual servers concerned are reconciled. Servers never reported count as up.
    */
-  setHealth(changes: HealthMap | Iterable<readonly [string, boolean]>): Promise<ReconcileReport> {
-    for (const [key, up] of changes) {
-      if (this.health.get(key) === up) continue;
-      const before = this.health.get(key) ?? true;
-      this.health.set(key, up);
-      const vs = this.healthIndex.get(key);
-      if (vs !== undefined && before !== up) this.dirty.add(vs);
-    }
+  setHealth(
+    changes: HealthMap | Iterable<readonly [string, boolean | ServerHealth]>,
+  ): Promise<ReconcileReport> {
+    this.mergeHealth(changes);
     return this.request("health", false);
+  }
+
+  private mergeHealth(changes: Iterable<readonly [string, boolean | ServerHealth]>): void {
+    for (const [key, h] of changes) {
+      const before = this.health.get(key);
+      this.health.set(key, h);
+      const vs = this.healthIndex.get(key);
+      if (vs !== undefined && !sameHealth(before, h)) this.dirty.add(vs);
+    }
   }
 
   /** A reloaded config: services it no longer declares are deleted, new ones added, changes set. */
   updateConfig(cfg: {
     virtualServers: readonly VirtualServerConfig[];
     ipvs: IpvsConfig;
+    /** Health for the new config's servers, applied in the same reconcile. */
+    health?: HealthMap;
   }): Promise<ReconcileReport> {
     const oldByName = new Map(this.virtualServers.map((v) => [v.name, v]));
     const oldDeclared = this.declared;
@@ -467,6 +479,7 @@ export class IpvsManager {
     const oldIpvs = this.ipvs;
     this.virtualServers = cfg.virtualServers;
     this.ipvs = cfg.ipvs;
+    if (cfg.health) this.mergeHealth(cfg.health);
     if (oldIpvs.resyncIntervalMs !== cfg.ipvs.resyncIntervalMs && this.started) this.arm();
     if (!deepEqual(oldIpvs.syncDaemon, cfg.ipvs.syncDaemon) && this.started && !this.stopped) {
       const role = cfg.ipvs.syncDaemon ? (this.role ?? (this.followVrrp ? "backup" : "both")) : undefined;
@@ -708,8 +721,8 @@ export class IpvsManager {
     for (const s of desired.virtualServers) this.states.set(s.name, s);
     for (const t of desired.transitions) {
       const msg = `virtual server ${t.virtualServer}: ${t.event === "quorum.lost" ? "quorum lost" : "quorum gained"} (healthy weight ${t.weight}, quorum ${t.quorum})`;
-      if (t.event === "quorum.lost") this.log.warn({ transition: t }, msg);
-      else this.log.info({ transition: t }, msg);
+      if (t.event === "quorum.lost") this.log.warn({ event: t.event, transition: t }, msg);
+      else this.log.info({ event: t.event, transition: t }, msg);
       try {
         this.onEvent?.(quorumEvent(this.events, t));
       } catch (err) {

@@ -12,6 +12,14 @@ import { formatDuration } from "../config/duration.js";
 import { formatEndpoint, ipFamily, netmaskToPrefix, nonUnicastReason, parseIpPrefix } from "../config/net.js";
 import { type AddressFamily, SCHEDULERS } from "../config/types.js";
 import { interfaceNameProblem } from "../config/vrrp.js";
+import {
+  CHECKERS,
+  type CheckDefaults,
+  CheckerConverter,
+  type ConvertTools,
+  type MigratedCheck,
+  UNSUPPORTED_CHECKERS,
+} from "./checkers.js";
 import type { MigrateWarning } from "./lexer.js";
 import type { ParsedKeepalived, Statement, Word } from "./parse.js";
 
@@ -52,18 +60,10 @@ export interface MigratedSyncGroup {
   tracking_weight?: boolean;
 }
 
-export interface MigratedCheck {
-  type: "http" | "https" | "tcp" | "none";
-  port?: number;
-  path?: string;
-  status?: (number | string)[];
-  host?: string;
-  expect?: string;
-  interval?: string;
-  timeout?: string;
-  rise?: number;
-  fall?: number;
-}
+export type { MigratedCheck };
+
+/** One check, or several (the server is up only when all are). */
+export type MigratedChecks = MigratedCheck | MigratedCheck[];
 
 export interface MigratedRealServer {
   address: string;
@@ -71,7 +71,7 @@ export interface MigratedRealServer {
   weight: number;
   upper_threshold?: number;
   lower_threshold?: number;
-  check?: MigratedCheck;
+  check?: MigratedChecks;
 }
 
 export interface MigratedTunnel {
@@ -96,7 +96,7 @@ export interface MigratedVirtualServer {
   on_failure?: "remove" | "inhibit";
   quorum?: { weight?: number; hysteresis?: number };
   sorry_server?: string;
-  check?: MigratedCheck;
+  check?: MigratedChecks;
   real_servers: MigratedRealServer[];
 }
 
@@ -128,9 +128,6 @@ export function convertKeepalived(parsed: ParsedKeepalived): ConvertResult {
 const KEEPALIVED = {
   advertIntUs: 1_000_000,
   vrrpVersion: 2 as const,
-  delayLoopMs: 60_000,
-  connectTimeoutMs: 5_000,
-  retry: 1,
   persistenceTimeoutS: 360,
 };
 
@@ -153,15 +150,6 @@ const EMAIL = new Set([
   "smtp_alert_vrrp",
   "smtp_alert_checker",
   "no_email_faults",
-]);
-const UNSUPPORTED_CHECKERS = new Set([
-  "MISC_CHECK",
-  "SMTP_CHECK",
-  "DNS_CHECK",
-  "UDP_CHECK",
-  "PING_CHECK",
-  "BFD_CHECK",
-  "FILE_CHECK",
 ]);
 const VIP_OPTIONS: Record<string, number> = {
   brd: 1,
@@ -193,15 +181,6 @@ interface ListEntry {
   options: { name: Word; value?: Word }[];
 }
 
-/** Per-level settings a real server and its checkers inherit (virtual server → real server → checker). */
-interface CheckDefaults {
-  delayLoopMs?: number;
-  connectTimeoutMs?: number;
-  retry?: number;
-  delayBeforeRetry?: { ms: number; at: Word };
-  virtualhost?: string;
-}
-
 interface InstanceDraft {
   name: string;
   family: AddressFamily;
@@ -223,6 +202,16 @@ class Converter {
   private legacySyncDaemon:
     | { interface: string; instance: string; syncId: number; at: Statement }
     | undefined;
+
+  private readonly tools: ConvertTools = {
+    warn: (at, message, keyword) => this.warn(at, message, keyword),
+    notTranslated: (s) => this.notTranslated(s),
+    arg: (s, what) => this.arg(s, what),
+    int: (s, min, max, what) => this.int(s, min, max, what),
+    timer: (s, min, max) => this.timer(s, min, max),
+    checkDefault: (c, defaults) => this.checkDefault(c, defaults),
+  };
+  private readonly checkers = new CheckerConverter(this.tools);
 
   constructor(private readonly parsed: ParsedKeepalived) {
     this.warnings.push(...parsed.warnings);
@@ -1267,7 +1256,7 @@ class Converter {
     const sorryServer = sorry === undefined ? undefined : this.sorryServer(sorry, vs, family, forwarding);
 
     // A check shared by every real server moves up to the service.
-    let check: MigratedCheck | undefined;
+    let check: MigratedChecks | undefined;
     const checks = servers.map((r) => JSON.stringify(r.check ?? null));
     if (servers.length > 0 && servers[0]?.check !== undefined && checks.every((c) => c === checks[0])) {
       check = servers[0].check;
@@ -1542,14 +1531,14 @@ class Converter {
             "not translated: vipd has no alpha mode; a real server's state follows its check results (rise, fall)",
           );
           break;
-        case "HTTP_GET":
-        case "SSL_GET":
-        case "TCP_CHECK":
-          checkers.push(c);
-          break;
         default:
-          if (UNSUPPORTED_CHECKERS.has(key)) {
-            this.warn(c, `not supported: vipd checks with HTTP, HTTPS and TCP only; dropped`);
+          if (CHECKERS.has(key)) {
+            checkers.push(c);
+          } else if (UNSUPPORTED_CHECKERS.has(key)) {
+            this.warn(
+              c,
+              "not supported: vipd checks with HTTP, HTTPS, TCP, exec (MISC_CHECK) and DNS; dropped",
+            );
           } else if (!this.checkDefault(c, defaults)) {
             this.notTranslated(c);
           }
@@ -1563,21 +1552,11 @@ class Converter {
       lower = undefined;
     }
 
-    let check: MigratedCheck | undefined;
-    const [firstChecker, ...others] = checkers;
-    for (const other of others) {
-      this.warn(other, "vipd runs one check per real server; only the first is kept, this one is dropped");
-    }
-    if (firstChecker !== undefined) check = this.checker(firstChecker, defaults, checkPort);
-    const hadUnsupported = (s.block ?? []).some((c) => UNSUPPORTED_CHECKERS.has(c.keyword.text));
-    if (check === undefined && hadUnsupported) {
-      check = { type: "none" };
-      this.warn(s, `real server ${addr.text} keeps no check (always up) until one is configured`);
-    }
-    if (check !== undefined && check.type !== "none" && check.port === undefined && port === undefined) {
-      this.warn(s, `real server ${addr.text} has no port to check (fwmark service); its check is dropped`);
-      check = { type: "none" };
-    }
+    const check = this.realServerChecks(s, addr.text, checkers, defaults, {
+      checkPort,
+      family: fam,
+      hasPort: port !== undefined,
+    });
 
     return {
       address,
@@ -1589,162 +1568,35 @@ class Converter {
     };
   }
 
-  private checker(
-    c: Statement,
-    inherited: CheckDefaults,
-    checkPort: number | undefined,
-  ): MigratedCheck | undefined {
-    const kind = c.keyword.text;
-    const defaults: CheckDefaults = { ...inherited };
-    let port: number | undefined = checkPort;
-    const urls: Statement[] = [];
-    for (const o of c.block ?? []) {
-      const key = o.keyword.text;
-      switch (key) {
-        case "connect_port":
-          port = this.int(o, 1, 65535, "a port") ?? port;
-          break;
-        case "url":
-          if (kind === "TCP_CHECK") this.notTranslated(o);
-          else urls.push(o);
-          break;
-        case "connect_ip":
-        case "bindto":
-        case "bind_port":
-        case "bind_if":
-        case "fwmark":
-          this.warn(
-            o,
-            "not supported: vipd connects to the real server's address from the default source; dropped",
-          );
-          break;
-        case "alpha":
-          this.warn(
-            o,
-            "not translated: vipd has no alpha mode; a real server's state follows its check results (rise, fall)",
-          );
-          break;
-        default:
-          if (!this.checkDefault(o, defaults)) this.notTranslated(o);
-      }
+  /**
+   * A real server's checks, in keepalived's order (keepalived also needs every checker up). Checks
+   * that need a port are dropped on a port-less (fwmark) real server; exec and dns need none.
+   */
+  private realServerChecks(
+    s: Statement,
+    address: string,
+    checkers: readonly Statement[],
+    defaults: CheckDefaults,
+    rs: { checkPort: number | undefined; family: AddressFamily; hasPort: boolean },
+  ): MigratedChecks | undefined {
+    const converted = checkers.flatMap((c) => this.checkers.convert(c, defaults, rs));
+    const checks = converted.filter((check) => {
+      if (rs.hasPort || check.connect_port !== undefined || check.type === "exec" || check.type === "dns")
+        return true;
+      const which = converted.length > 1 ? `${check.type} check` : "check";
+      this.warn(s, `real server ${address} has no port to check (fwmark service); its ${which} is dropped`);
+      return false;
+    });
+    if (checks.length > 1) return checks;
+    if (checks.length === 1) return checks[0];
+    if (converted.length > 0) return { type: "none" };
+    if (
+      (s.block ?? []).some((c) => UNSUPPORTED_CHECKERS.has(c.keyword.text) || CHECKERS.has(c.keyword.text))
+    ) {
+      this.warn(s, `real server ${address} keeps no check (always up) until one is configured`);
+      return { type: "none" };
     }
-
-    const intervalMs = defaults.delayLoopMs ?? KEEPALIVED.delayLoopMs;
-    let timeoutMs = defaults.connectTimeoutMs ?? KEEPALIVED.connectTimeoutMs;
-    if (timeoutMs > intervalMs) {
-      this.warn(
-        c,
-        `connect_timeout ${formatDuration(timeoutMs)} is longer than delay_loop ${formatDuration(intervalMs)}; vipd needs timeout <= interval, so the timeout is ${formatDuration(intervalMs)}`,
-      );
-      timeoutMs = intervalMs;
-    }
-    // keepalived retries `retry` more times after a failure before declaring the server down.
-    const retry = defaults.retry ?? KEEPALIVED.retry;
-    const fall = Math.min(1000, retry + 1);
-    if (defaults.delayBeforeRetry !== undefined && defaults.delayBeforeRetry.ms !== intervalMs && retry > 0) {
-      this.warn(
-        defaults.delayBeforeRetry.at,
-        `not translated: vipd re-checks at the interval (${formatDuration(intervalMs)}), so a failing server is down after about ${formatDuration(intervalMs * fall)} rather than ${formatDuration(intervalMs + retry * defaults.delayBeforeRetry.ms)}`,
-      );
-    }
-    const timing = {
-      interval: formatDuration(intervalMs),
-      timeout: formatDuration(timeoutMs),
-      rise: 1,
-      fall,
-    };
-
-    if (kind === "TCP_CHECK") return { type: "tcp", ...(port === undefined ? {} : { port }), ...timing };
-
-    const type = kind === "SSL_GET" ? "https" : "http";
-    let path = "/";
-    let status: (number | string)[] | undefined;
-    let host = defaults.virtualhost;
-    let expect: string | undefined;
-    const [url, ...extra] = urls;
-    for (const e of extra)
-      this.warn(e, "vipd checks one URL per real server; only the first is kept, this one is dropped");
-    if (url === undefined) {
-      this.warn(c, "has no url block; checking path /");
-    } else {
-      for (const u of url.block ?? []) {
-        switch (u.keyword.text) {
-          case "path": {
-            const word = this.arg(u, "a URL path");
-            if (word === undefined) break;
-            if (!word.text.startsWith("/") || /\s/.test(word.text))
-              this.warn(u, `'${word.text}' is not a path starting with '/' without spaces; using /`);
-            else path = word.text;
-            break;
-          }
-          case "status_code": {
-            const codes = this.statusCodes(u);
-            if (codes !== undefined) status = codes;
-            break;
-          }
-          case "virtualhost": {
-            const word = this.arg(u, "a host name");
-            if (word !== undefined) host = word.text;
-            break;
-          }
-          case "digest":
-            this.warn(u, "not supported: vipd does not hash the body; the check tests the status code only");
-            break;
-          case "regex": {
-            const word = this.arg(u, "a regular expression");
-            if (word === undefined) break;
-            if (/[\\^$.|?*+()[\]{}]/.test(word.text)) {
-              this.warn(
-                u,
-                "not supported: vipd matches a plain substring (check.expect), not a regular expression; dropped",
-              );
-            } else {
-              expect = word.text;
-            }
-            break;
-          }
-          default:
-            this.notTranslated(u);
-        }
-      }
-    }
-    if (host !== undefined && /\s/.test(host)) {
-      this.warn(c, `virtualhost '${host}' contains spaces; dropped`, "virtualhost");
-      host = undefined;
-    }
-    return {
-      type,
-      ...(port === undefined ? {} : { port }),
-      path,
-      ...(status === undefined ? {} : { status }),
-      ...(host === undefined ? {} : { host }),
-      ...(expect === undefined ? {} : { expect }),
-      ...timing,
-    };
-  }
-
-  /** `status_code 200 200-299 ...` → vipd's status list (single codes as numbers, ranges as strings). */
-  private statusCodes(u: Statement): (number | string)[] | undefined {
-    if (u.args.length === 0) {
-      this.warn(u, "needs status codes; ignored");
-      return undefined;
-    }
-    const out: (number | string)[] = [];
-    for (const w of u.args) {
-      const single = /^\d{3}$/.exec(w.text);
-      const range = /^(\d{3})-(\d{3})$/.exec(w.text);
-      const ok = (n: number): boolean => n >= 100 && n <= 599;
-      if (single !== null && ok(Number(w.text))) out.push(Number(w.text));
-      else if (
-        range !== null &&
-        ok(Number(range[1])) &&
-        ok(Number(range[2])) &&
-        Number(range[1]) <= Number(range[2])
-      )
-        out.push(w.text);
-      else this.warn(w, `'${w.text}' is not an HTTP status code or range; dropped`, "status_code");
-    }
-    return out.length === 0 ? undefined : out;
+    return undefined;
   }
 }
 

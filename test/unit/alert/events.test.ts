@@ -46,6 +46,7 @@ describe("EventFactory", () => {
       f.vrrpState({ instance: "web", from: "INIT", to: "BACKUP", reason: "startup", priority: 100 }),
       f.realServerDown({ virtual_server: "web", real_server: "10.0.0.21:80", reason: "HTTP 503" }),
       f.realServerUp({ virtual_server: "web", real_server: "10.0.0.21:80" }),
+      f.realServerAdmin({ virtual_server: "web", real_server: "10.0.0.21:80", action: "drain" }),
       f.quorumLost({ virtual_server: "web", weight: 0, quorum: 1 }),
       f.quorumGained({ virtual_server: "web", weight: 2, quorum: 1 }),
     ];

@@ -150,6 +150,48 @@ describe("ApiServer", () => {
     expect(JSON.parse(none.body).error.code).toBe("API_ACTION_UNAVAILABLE");
   });
 
+  it("answers POST /server with the operator action named by the query, and 400 for a malformed one", async () => {
+    const path = socketPath();
+    const calls: string[][] = [];
+    await api({
+      socketPath: path,
+      actions: {
+        server: (action, vs, rs) => {
+          calls.push([action, vs, rs]);
+          if (rs === "10.0.0.99:80") throw Object.assign(new Error("no such real server"), { code: "HEALTH_UNKNOWN_REAL_SERVER" });
+          return { ok: true, state: "drain" };
+        },
+      },
+    });
+    const q = (params: Record<string, string>) => `/server?${new URLSearchParams(params)}`;
+    const good = await requestApi(path, q({ action: "drain", virtual_server: "web", real_server: "[2001:db8::21]:80" }), {
+      method: "POST",
+    });
+    expect([good.status, JSON.parse(good.body)]).toEqual([200, { ok: true, result: { ok: true, state: "drain" } }]);
+    const unknown = await requestApi(path, q({ action: "disable", virtual_server: "web", real_server: "10.0.0.99:80" }), {
+      method: "POST",
+    });
+    expect([unknown.status, JSON.parse(unknown.body).error]).toEqual([
+      500,
+      { code: "HEALTH_UNKNOWN_REAL_SERVER", message: "no such real server" },
+    ]);
+    const badAction = await requestApi(path, q({ action: "kill", virtual_server: "web", real_server: "10.0.0.21:80" }), {
+      method: "POST",
+    });
+    expect([badAction.status, JSON.parse(badAction.body).error.message]).toEqual([
+      400,
+      "action must be one of drain, disable, enable, got 'kill'",
+    ]);
+    const missing = await requestApi(path, q({ action: "enable", virtual_server: "web" }), { method: "POST" });
+    expect([missing.status, JSON.parse(missing.body).error.code]).toEqual([400, "API_BAD_REQUEST"]);
+    const get = await requestApi(path, q({ action: "enable", virtual_server: "web", real_server: "x" }));
+    expect(get.status).toBe(405);
+    expect(calls).toEqual([
+      ["drain", "web", "[2001:db8::21]:80"],
+      ["disable", "web", "10.0.0.99:80"],
+    ]);
+  });
+
   it("answers 404 for unknown paths, 405 with Allow for the wrong method, 500 when the provider fails", async () => {
     const path = socketPath();
     await api({
@@ -185,6 +227,7 @@ describe("ApiServer", () => {
       "GET /metrics",
       "POST /reload",
       "POST /resync",
+      "POST /server?action=drain|disable|enable&virtual_server=VS&real_server=RS",
     ]);
   });
 

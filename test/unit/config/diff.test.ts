@@ -127,7 +127,7 @@ describe("diff", () => {
         realServers: {
           added: ["10.0.0.23:80"],
           removed: ["10.0.0.22:80"],
-          changed: [{ key: "10.0.0.21:80", fields: ["weight", "check"] }],
+          changed: [{ key: "10.0.0.21:80", fields: ["weight", "checks"] }],
         },
       },
     ]);
@@ -135,11 +135,36 @@ describe("diff", () => {
 
   it("a service-level check change shows on the service and on every real server it applies to", () => {
     const d = diff(base, parse(BASE.replace("path: /healthz", "path: /ready")));
-    expect(d.virtualServers.changed[0]?.fields).toEqual(["check"]);
+    expect(d.virtualServers.changed[0]?.fields).toEqual(["checks"]);
     expect(d.virtualServers.changed[0]?.realServers.changed.map((c) => c.key)).toEqual([
       "10.0.0.21:80",
       "10.0.0.22:80",
     ]);
+  });
+
+  it("a change of checks, slow_start or max_down marks the virtual server changed", () => {
+    const d = diff(
+      base,
+      parse(
+        BASE.replace(
+          "    check: { type: http, path: /healthz }\n",
+          "    check: [ { type: http, path: /healthz }, { type: tcp } ]\n    slow_start: 30s\n    max_down: 50%\n",
+        ),
+      ),
+    );
+    expect(d.virtualServers.changed[0]?.fields).toEqual(["checks", "slowStartMs", "maxDown"]);
+    expect(d.virtualServers.changed[0]?.realServers.changed).toEqual([
+      { key: "10.0.0.21:80", fields: ["checks"] },
+      { key: "10.0.0.22:80", fields: ["checks"] },
+    ]);
+    expect(summarizeDiff(d)[0]).toBe("virtual server 'web' changed: checks, slowStartMs, maxDown");
+  });
+
+  it("reports a change of the health section", () => {
+    const d = diff(base, parse(`${BASE}health: { concurrency: 500 }\n`));
+    expect([d.changed, d.health]).toEqual([true, true]);
+    expect(summarizeDiff(d)).toEqual(["health changed"]);
+    expect(diff(base, parse(`${BASE}health: { state_dir: /var/lib/vipd }\n`)).changed).toBe(false);
   });
 
   it("reports added/removed virtual servers and the small sections", () => {
@@ -160,11 +185,12 @@ describe("diff", () => {
       }),
     );
     expect(d.virtualServers.removed).toEqual(["web"]);
-    expect([d.node, d.log, d.api, d.metrics, d.ipvs, d.alerts, d.vrrp.heartbeatTimeout]).toEqual([
+    expect([d.node, d.log, d.api, d.metrics, d.ipvs, d.health, d.alerts, d.vrrp.heartbeatTimeout]).toEqual([
       false,
       true,
       false,
       true,
+      false,
       false,
       true,
       true,

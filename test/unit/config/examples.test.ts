@@ -24,7 +24,26 @@ describe("config/ examples", () => {
     expect(lb1.vrrp.instances.map((i) => i.priority)).toEqual([150, 150]);
     expect(lb2.vrrp.instances.map((i) => i.priority)).toEqual([100, 100]);
     expect(lb1.virtualServers.find((v) => v.name === "web")?.forwarding).toBe("dr");
-    expect(lb1.virtualServers.find((v) => v.name === "web")?.check?.type).toBe("http");
+    const web = lb1.virtualServers.find((v) => v.name === "web");
+    expect(web?.checks?.map((c) => c.type)).toEqual(["http"]);
+    expect(web).toMatchObject({ slowStartMs: 30_000, maxDown: { percent: 50 } });
+    expect(web?.checks?.[0]).toMatchObject({
+      intervalMs: 2000,
+      fastIntervalMs: 1000,
+      downIntervalMs: 30_000,
+    });
+    expect(web?.realServers.map((rs) => rs.checks.map((c) => c.type))).toEqual([
+      ["http"],
+      ["http", "agent"],
+      ["http"],
+    ]);
+    const tls = lb1.virtualServers.find((v) => v.name === "web-tls")?.checks?.[0];
+    expect(tls?.type === "https" && tls.tls).toEqual({
+      verify: true,
+      caFile: "/etc/vipd/ca/internal.pem",
+      sni: "www.example.com",
+    });
+    expect(lb1.health).toEqual({ stateDir: "/var/lib/vipd", concurrency: 1000, tlsConcurrency: 64 });
     expect(lb1.alerts.webhooks).toHaveLength(1);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULTS } from "../../../src/config/defaults.js";
 import { formatIssue } from "../../../src/config/issues.js";
 import { parseConfig } from "../../../src/config/parse.js";
-import type { VipdConfig } from "../../../src/config/types.js";
+import { ALERT_EVENTS, type VipdConfig } from "../../../src/config/types.js";
 
 function valid(text: string): VipdConfig {
   const result = parseConfig(text, "t.yaml", { hostname: "test-host" });
@@ -91,24 +91,37 @@ describe("the config contract example", () => {
       quorum: { weight: 1, hysteresis: 0 },
       sorryServer: { address: "10.0.0.50", port: 80, family: 4 },
     });
-    expect(vs?.realServers[0]?.check).toEqual({
-      type: "http",
-      intervalMs: 2000,
-      timeoutMs: 1000,
-      rise: 2,
-      fall: 3,
-      path: "/healthz",
-      status: [{ min: 200, max: 299 }],
-      tlsVerify: false,
-    });
+    expect(vs?.realServers[0]?.checks).toEqual([
+      {
+        type: "http",
+        intervalMs: 2000,
+        fastIntervalMs: 2000,
+        downIntervalMs: 2000,
+        timeoutMs: 1000,
+        rise: 2,
+        fall: 3,
+        initial: "down",
+        method: "GET",
+        path: "/healthz",
+        headers: {},
+        status: [{ min: 200, max: 299 }],
+        maxBodyBytes: 65_536,
+        keepalive: false,
+      },
+    ]);
     // A different type inherits only the timing keys.
-    expect(vs?.realServers[1]?.check).toEqual({
-      type: "tcp",
-      intervalMs: 2000,
-      timeoutMs: 1000,
-      rise: 2,
-      fall: 3,
-    });
+    expect(vs?.realServers[1]?.checks).toEqual([
+      {
+        type: "tcp",
+        intervalMs: 2000,
+        fastIntervalMs: 2000,
+        downIntervalMs: 2000,
+        timeoutMs: 1000,
+        rise: 2,
+        fall: 3,
+        initial: "down",
+      },
+    ]);
     expect(config.alerts.webhooks[0]).toEqual({
       url: "https://hooks.example.com/vipd",
       events: ["vrrp.state", "real_server.down", "real_server.up", "quorum.lost", "quorum.gained"],
@@ -133,6 +146,7 @@ describe("defaults", () => {
     expect(config.vrrp.syncGroups).toEqual([]);
     expect(config.virtualServers).toEqual([]);
     expect(config.ipvs).toEqual({ flushOnStart: false, resyncIntervalMs: 30_000 });
+    expect(config.health).toEqual({ stateDir: "/var/lib/vipd", concurrency: 1000, tlsConcurrency: 64 });
     expect(config.alerts).toEqual({ webhooks: [] });
     expect(config.vrrp.instances[0]).toEqual({
       name: "a",
@@ -170,6 +184,7 @@ describe("defaults", () => {
       onePacket: false,
       onFailure: "remove",
       quorum: { weight: 1, hysteresis: 0 },
+      slowStartMs: 0,
       realServers: [
         {
           address: "10.0.1.1",
@@ -178,7 +193,7 @@ describe("defaults", () => {
           weight: 1,
           upperThreshold: 0,
           lowerThreshold: 0,
-          check: { type: "none" },
+          checks: [],
         },
       ],
     });
@@ -188,16 +203,26 @@ describe("defaults", () => {
     const config = valid(
       "virtual_servers:\n  - { name: w, address: 10.0.0.1, port: 80, check: { type: https } }\n",
     );
-    expect(config.virtualServers[0]?.check).toEqual({
-      type: "https",
-      intervalMs: DEFAULTS.check.intervalMs,
-      timeoutMs: DEFAULTS.check.timeoutMs,
-      rise: DEFAULTS.check.rise,
-      fall: DEFAULTS.check.fall,
-      path: "/",
-      status: [{ min: 200, max: 299 }],
-      tlsVerify: false,
-    });
+    expect(config.virtualServers[0]?.checks).toEqual([
+      {
+        type: "https",
+        intervalMs: DEFAULTS.check.intervalMs,
+        fastIntervalMs: DEFAULTS.check.intervalMs,
+        downIntervalMs: DEFAULTS.check.intervalMs,
+        timeoutMs: DEFAULTS.check.timeoutMs,
+        rise: DEFAULTS.check.rise,
+        fall: DEFAULTS.check.fall,
+        initial: "down",
+        method: "GET",
+        path: "/",
+        headers: {},
+        status: [{ min: 200, max: 299 }],
+        maxBodyBytes: 65_536,
+        keepalive: false,
+        // Verification is on unless switched off (it used to be off).
+        tls: { verify: true },
+      },
+    ]);
   });
 
   it("applies webhook defaults: all events, 5s timeout, 5 retries, queue of 1000", () => {
@@ -207,7 +232,7 @@ describe("defaults", () => {
     expect(config.alerts.webhooks).toEqual([
       {
         url: "http://127.0.0.1:8080/hook",
-        events: ["vrrp.state", "real_server.down", "real_server.up", "quorum.lost", "quorum.gained"],
+        events: [...ALERT_EVENTS],
         timeoutMs: 5000,
         retries: 5,
         queueSize: 1000,
@@ -227,42 +252,60 @@ describe("check merging", () => {
 `;
 
   it("overrides key by key when the type is the same or omitted", () => {
-    const check = valid(text("{ path: /other, fall: 9, port: 8080 }")).virtualServers[0]?.realServers[0]
-      ?.check;
-    expect(check).toEqual({
-      type: "http",
-      intervalMs: 5000,
-      timeoutMs: 2000,
-      rise: 3,
-      fall: 9,
-      port: 8080,
-      path: "/other",
-      status: [
-        { min: 200, max: 200 },
-        { min: 200, max: 299 },
-        { min: 300, max: 302 },
-      ],
-      host: "example.com",
-      tlsVerify: false,
-    });
+    const checks = valid(text("{ path: /other, fall: 9, port: 8080 }")).virtualServers[0]?.realServers[0]
+      ?.checks;
+    expect(checks).toEqual([
+      {
+        type: "http",
+        intervalMs: 5000,
+        fastIntervalMs: 5000,
+        downIntervalMs: 5000,
+        timeoutMs: 2000,
+        rise: 3,
+        fall: 9,
+        initial: "down",
+        connectPort: 8080,
+        method: "GET",
+        path: "/other",
+        headers: {},
+        status: [
+          { min: 200, max: 200 },
+          { min: 200, max: 299 },
+          { min: 300, max: 302 },
+        ],
+        host: "example.com",
+        maxBodyBytes: 65_536,
+        keepalive: false,
+      },
+    ]);
   });
 
   it("keeps only timing keys when the type changes", () => {
-    const check = valid(text("{ type: https, tls_verify: true }")).virtualServers[0]?.realServers[0]?.check;
-    expect(check).toEqual({
-      type: "https",
-      intervalMs: 5000,
-      timeoutMs: 2000,
-      rise: 3,
-      fall: 3,
-      path: "/",
-      status: [{ min: 200, max: 299 }],
-      tlsVerify: true,
-    });
+    const checks = valid(text("{ type: https, tls_verify: false }")).virtualServers[0]?.realServers[0]
+      ?.checks;
+    expect(checks).toEqual([
+      {
+        type: "https",
+        intervalMs: 5000,
+        fastIntervalMs: 5000,
+        downIntervalMs: 5000,
+        timeoutMs: 2000,
+        rise: 3,
+        fall: 3,
+        initial: "down",
+        method: "GET",
+        path: "/",
+        headers: {},
+        status: [{ min: 200, max: 299 }],
+        maxBodyBytes: 65_536,
+        keepalive: false,
+        tls: { verify: false },
+      },
+    ]);
   });
 
   it("can switch a real server's checking off", () => {
-    expect(valid(text("{ type: none }")).virtualServers[0]?.realServers[0]?.check).toEqual({ type: "none" });
+    expect(valid(text("{ type: none }")).virtualServers[0]?.realServers[0]?.checks).toEqual([]);
   });
 
   it("reports a merged timeout longer than the merged interval at the override", () => {

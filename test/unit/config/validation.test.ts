@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatIssue } from "../../../src/config/issues.js";
 import { parseConfig } from "../../../src/config/parse.js";
+import { ALERT_EVENTS } from "../../../src/config/types.js";
 
 /** The formatted issues of an invalid config (fails the test when the config is valid). */
 function errors(text: string): string[] {
@@ -499,7 +500,9 @@ describe("virtual servers", () => {
     real_servers:
       - { address: 10.0.0.21 }
 `),
-    ).toEqual(["t.yaml:6:9: this real server has no port to check: set its 'port' or the check's 'port'"]);
+    ).toEqual([
+      "t.yaml:6:9: this real server has no port to check: set its 'port' or the check's 'connect_port'",
+    ]);
   });
 });
 
@@ -521,7 +524,7 @@ describe("checks", () => {
 
   it("needs a type and rejects keys that do not apply to it, at the key", () => {
     expect(errors(service("    check: { path: /x }\n"))).toEqual([
-      "t.yaml:6:12: a check needs a 'type' (http, https, tcp or none)",
+      "t.yaml:6:12: a check needs a 'type' (http, https, tcp, exec, agent, dns or none)",
     ]);
     expect(errors(service("    check: { type: tcp, path: /x }\n"))).toEqual([
       "t.yaml:6:25: 'path' does not apply to a 'tcp' check",
@@ -530,7 +533,7 @@ describe("checks", () => {
       "t.yaml:6:26: 'tls_verify' applies only to https checks",
     ]);
     expect(errors(service("    check: { type: htp }\n"))).toEqual([
-      "t.yaml:6:20: unknown check type 'htp' (did you mean 'http'?); expected one of: http, https, tcp, none",
+      "t.yaml:6:20: unknown check type 'htp' (did you mean 'http'?); expected one of: http, https, tcp, exec, agent, dns, none",
     ]);
   });
 
@@ -569,7 +572,7 @@ describe("top-level sections", () => {
     expect(errors(text)).toEqual([
       "t.yaml:9:12: 'not a url' is not a valid URL",
       "t.yaml:10:12: webhook URL 'ftp://example.com/x' must use http or https",
-      "t.yaml:12:16: unknown event 'vrrp.stat' (did you mean 'vrrp.state'?); expected one of: vrrp.state, real_server.down, real_server.up, quorum.lost, quorum.gained",
+      `t.yaml:12:16: unknown event 'vrrp.stat' (did you mean 'vrrp.state'?); expected one of: ${ALERT_EVENTS.join(", ")}`,
       "t.yaml:13:20: 'webhook.secret' must be an absolute path",
     ]);
   });

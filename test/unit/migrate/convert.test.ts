@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config/parse.js";
 import type { VipdConfig } from "../../../src/config/types.js";
+import { shellWords } from "../../../src/migrate/checkers.js";
 import { type ConvertResult, convertKeepalived, parseSecondsUs } from "../../../src/migrate/convert.js";
 import { emitYaml } from "../../../src/migrate/emit.js";
 import { formatWarning } from "../../../src/migrate/lexer.js";
@@ -553,19 +554,27 @@ describe("virtual_server", () => {
     ]);
     expect(warnings(result)).toEqual([]);
     const vs = validated(result).virtualServers[0];
-    expect(vs?.realServers[0]?.check).toEqual({
-      type: "http",
-      intervalMs: 6000,
-      timeoutMs: 3000,
-      rise: 1,
-      fall: 4,
-      path: "/healthz",
-      status: [
-        { min: 200, max: 299 },
-        { min: 301, max: 301 },
-      ],
-      tlsVerify: false,
-    });
+    expect(vs?.realServers[0]?.checks).toEqual([
+      {
+        type: "http",
+        intervalMs: 6000,
+        fastIntervalMs: 6000,
+        downIntervalMs: 6000,
+        timeoutMs: 3000,
+        rise: 1,
+        fall: 4,
+        initial: "down",
+        method: "GET",
+        path: "/healthz",
+        headers: {},
+        status: [
+          { min: 200, max: 299 },
+          { min: 301, max: 301 },
+        ],
+        maxBodyBytes: 65_536,
+        keepalive: false,
+      },
+    ]);
   });
 
   it("uses keepalived's check defaults: delay_loop 60s, connect_timeout 5s, retry 1 (fall 2)", () => {
@@ -611,8 +620,10 @@ describe("virtual_server", () => {
     }
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    // keepalived does not verify certificates: the translation says so, since vipd does by default.
     expect(a?.check).toEqual({
       type: "https",
+      tls_verify: false,
       path: "/",
       host: "www.example.com",
       interval: "10s",
@@ -622,6 +633,7 @@ describe("virtual_server", () => {
     });
     expect(b?.check).toEqual({
       type: "https",
+      tls_verify: false,
       path: "/",
       host: "other.example.com",
       interval: "20s",
@@ -629,7 +641,10 @@ describe("virtual_server", () => {
       rise: 1,
       fall: 1,
     });
-    validated(result);
+    expect(validated(result).virtualServers[0]?.realServers[0]?.checks[0]).toMatchObject({
+      type: "https",
+      tls: { verify: false },
+    });
   });
 
   it("shortens a connect_timeout longer than the interval and explains delay_before_retry", () => {
@@ -644,7 +659,7 @@ describe("virtual_server", () => {
     }
 }`);
     expect(result.config.virtual_servers?.[0]?.check).toMatchObject({
-      port: 8080,
+      connect_port: 8080,
       interval: "2s",
       timeout: "2s",
       fall: 3,
@@ -656,7 +671,7 @@ describe("virtual_server", () => {
     validated(result);
   });
 
-  it("translates url details: a literal regex becomes expect; digests and real regexes are warned about", () => {
+  it("translates url details: a literal regex becomes expect, a real one expect_regex, digest md5:<hex>", () => {
     const result = convert(`virtual_server 10.0.0.1 80 {
     real_server 10.0.0.2 80 {
         HTTP_GET {
@@ -670,25 +685,48 @@ describe("virtual_server", () => {
         HTTP_GET {
             url {
                 path /b
-                digest 0123456789abcdef
+                digest 9B3A0C85A887A256D6939DA88AABD8CD
                 regex "^ok.*"
             }
             url {
                 path /c
+                regex "(?<=x)y"
+            }
+            url {
+                path /d
+                digest 0123456789abcdef
+                regex "a(b"
             }
         }
     }
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
     expect(a?.check).toMatchObject({ type: "http", path: "/a", expect: "ready" });
-    expect(b?.check).toMatchObject({ type: "http", path: "/b" });
-    expect(b?.check?.expect).toBeUndefined();
-    expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
-      "14:17 digest",
-      "15:17 regex",
-      "17:13 url",
+    // Every url of a checker must pass in keepalived: each becomes a check of its own.
+    expect(b?.check).toEqual([
+      {
+        type: "http",
+        path: "/b",
+        digest: "md5:9b3a0c85a887a256d6939da88aabd8cd",
+        expect_regex: "^ok.*",
+        interval: "1m",
+        timeout: "5s",
+        rise: 1,
+        fall: 2,
+      },
+      { type: "http", path: "/c", expect_regex: "(?<=x)y", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
+      { type: "http", path: "/d", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
     ]);
-    validated(result);
+    expect(warnings(result)).toEqual([
+      "k.conf:23:17: digest: '0123456789abcdef' is not an MD5 digest (32 hex digits); dropped",
+      "k.conf:24:17: regex: not supported: this PCRE pattern is not a valid JavaScript regular expression; dropped",
+    ]);
+    const typed = validated(result).virtualServers[0]?.realServers[1]?.checks;
+    expect(typed?.map((c) => c.type === "http" && [c.path, c.digest, c.expectRegex])).toEqual([
+      ["/b", { algorithm: "md5", hex: "9b3a0c85a887a256d6939da88aabd8cd" }, "^ok.*"],
+      ["/c", undefined, "(?<=x)y"],
+      ["/d", undefined, undefined],
+    ]);
   });
 
   it("keeps real servers' own checks when they differ, and moves a common check up to the service", () => {
@@ -705,45 +743,198 @@ describe("virtual_server", () => {
     }
 }`;
     const same = convert(text(443, 443)).config.virtual_servers?.[0];
-    expect(same?.check).toMatchObject({ type: "tcp", port: 443 });
+    expect(same?.check).toMatchObject({ type: "tcp", connect_port: 443 });
     expect(same?.real_servers.map((r) => r.check)).toEqual([undefined, undefined]);
     const differ = convert(text(443, 8443));
     const vs = differ.config.virtual_servers?.[0];
     expect(vs?.check).toBeUndefined();
-    expect(vs?.real_servers.map((r) => r.check?.port)).toEqual([443, 8443]);
-    expect(validated(differ).virtualServers[0]?.realServers.map((r) => r.check)).toMatchObject([
-      { type: "tcp", port: 443 },
-      { type: "tcp", port: 8443 },
+    expect(vs?.real_servers.map((r) => r.check)).toMatchObject([
+      { connect_port: 443 },
+      { connect_port: 8443 },
+    ]);
+    expect(validated(differ).virtualServers[0]?.realServers.map((r) => r.checks)).toMatchObject([
+      [{ type: "tcp", connectPort: 443 }],
+      [{ type: "tcp", connectPort: 8443 }],
     ]);
   });
 
-  it("keeps one check per real server and marks servers with only unsupported checkers 'none'", () => {
+  it("keeps every checker of a real server as a list, and marks servers with only unsupported checkers 'none'", () => {
     const result = convert(`virtual_server 10.0.0.1 25 {
     real_server 10.0.0.2 25 {
-        MISC_CHECK {
-            misc_path /bin/check
+        SMTP_CHECK {
         }
     }
     real_server 10.0.0.3 25 {
         TCP_CHECK {
         }
         HTTP_GET {
+            url {
+                path /health
+            }
         }
     }
     real_server 10.0.0.4 25 {
     }
 }`);
     const servers = result.config.virtual_servers?.[0]?.real_servers ?? [];
-    expect(servers.map((r) => r.check?.type)).toEqual(["none", "tcp", undefined]);
+    expect(servers.map((r) => r.check)).toEqual([
+      { type: "none" },
+      [
+        { type: "tcp", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
+        { type: "http", path: "/health", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
+      ],
+      undefined,
+    ]);
     expect(warnings(result)).toEqual([
       "k.conf:2:5: real_server: real server 10.0.0.2 keeps no check (always up) until one is configured",
-      "k.conf:3:9: MISC_CHECK: not supported: vipd checks with HTTP, HTTPS and TCP only; dropped",
-      "k.conf:10:9: HTTP_GET: vipd runs one check per real server; only the first is kept, this one is dropped",
+      "k.conf:3:9: SMTP_CHECK: not supported: vipd checks with HTTP, HTTPS, TCP, exec (MISC_CHECK) and DNS; dropped",
     ]);
-    expect(validated(result).virtualServers[0]?.realServers.map((r) => r.check.type)).toEqual([
-      "none",
-      "tcp",
-      "none",
+    expect(validated(result).virtualServers[0]?.realServers.map((r) => r.checks.map((c) => c.type))).toEqual([
+      [],
+      ["tcp", "http"],
+      [],
+    ]);
+  });
+
+  it("translates MISC_CHECK to an exec check: misc_path split into argv, misc_dynamic, misc_timeout", () => {
+    const result = convert(`virtual_server 10.0.0.1 25 {
+    delay_loop 10
+    real_server 10.0.0.2 25 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check_smtp --host '10.0.0.2 a' \\"x y\\""
+            misc_timeout 4
+            misc_dynamic
+        }
+    }
+    real_server 10.0.0.3 25 {
+        MISC_CHECK {
+            misc_path /bin/check 10.0.0.3
+            user nobody
+            retry 2
+        }
+    }
+}`);
+    const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(a?.check).toEqual({
+      type: "exec",
+      command: ["/usr/local/bin/check_smtp", "--host", "10.0.0.2 a", "x y"],
+      dynamic_weight: true,
+      interval: "10s",
+      timeout: "4s",
+      rise: 1,
+      // keepalived's MISC_CHECK retries no failure by default.
+      fall: 1,
+    });
+    // misc_timeout defaults to the delay_loop.
+    expect(b?.check).toEqual({
+      type: "exec",
+      command: ["/bin/check", "10.0.0.3"],
+      interval: "10s",
+      timeout: "10s",
+      rise: 1,
+      fall: 3,
+    });
+    expect(warnings(result)).toEqual([
+      "k.conf:13:13: user: not translated: vipd runs exec checks as the user it runs as",
+    ]);
+    expect(validated(result).virtualServers[0]?.realServers.map((r) => r.checks[0])).toMatchObject([
+      {
+        type: "exec",
+        command: ["/usr/local/bin/check_smtp", "--host", "10.0.0.2 a", "x y"],
+        dynamicWeight: true,
+      },
+      { type: "exec", command: ["/bin/check", "10.0.0.3"], dynamicWeight: false, timeoutMs: 10_000 },
+    ]);
+  });
+
+  it("warns about MISC_CHECK without a program, with an unterminated quote, or with shell syntax", () => {
+    const result = convert(`virtual_server 10.0.0.1 25 {
+    delay_loop 5
+    real_server 10.0.0.2 25 {
+        MISC_CHECK {
+            misc_timeout 30
+            misc_path "/bin/check | grep ok"
+        }
+    }
+    real_server 10.0.0.3 25 {
+        MISC_CHECK {
+            misc_path "/bin/check 'oops"
+        }
+    }
+}`);
+    const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(a?.check).toMatchObject({ command: ["/bin/check", "|", "grep", "ok"], timeout: "5s" });
+    expect(b?.check).toEqual({ type: "none" });
+    expect(warnings(result)).toEqual([
+      "k.conf:4:9: MISC_CHECK: misc_timeout 30s is longer than delay_loop 5s; vipd needs timeout <= interval, so the timeout is 5s",
+      "k.conf:6:13: misc_path: uses shell syntax, but vipd (like keepalived 2) runs the program without a shell; wrap it in [/bin/sh, -c, ...] if it needs one",
+      "k.conf:9:5: real_server: real server 10.0.0.3 keeps no check (always up) until one is configured",
+      "k.conf:10:9: MISC_CHECK: has no usable misc_path; dropped",
+      "k.conf:11:13: misc_path: cannot split '/bin/check 'oops' into arguments (an unterminated quote); ignored",
+    ]);
+    validated(result);
+  });
+
+  it("translates DNS_CHECK to a dns check (keepalived's defaults: SOA of '.', retry 3)", () => {
+    const result = convert(`virtual_server 10.0.0.1 53 {
+    protocol UDP
+    delay_loop 5
+    real_server 10.0.0.2 53 {
+        DNS_CHECK {
+            type aaaa
+            name www.example.com
+            connect_timeout 2
+        }
+    }
+    real_server 10.0.0.3 53 {
+        DNS_CHECK {
+            connect_ip 10.0.9.3
+            connect_port 5353
+        }
+    }
+    real_server 10.0.0.4 53 {
+        DNS_CHECK {
+            type RRSIG
+            connect_ip 2001:db8::4
+        }
+    }
+}`);
+    const [a, b, c] = result.config.virtual_servers?.[0]?.real_servers ?? [];
+    expect(a?.check).toEqual({
+      type: "dns",
+      name: "www.example.com",
+      record: "AAAA",
+      interval: "5s",
+      timeout: "2s",
+      rise: 1,
+      fall: 4,
+    });
+    expect(b?.check).toEqual({
+      type: "dns",
+      connect_address: "10.0.9.3",
+      connect_port: 5353,
+      name: ".",
+      record: "SOA",
+      interval: "5s",
+      timeout: "5s",
+      rise: 1,
+      fall: 4,
+    });
+    expect(c?.check).toMatchObject({ type: "dns", name: ".", record: "SOA" });
+    expect(c?.check).not.toHaveProperty("connect_address");
+    const answer = (record: string) =>
+      `translated as a dns check; with rcode NOERROR vipd also needs an answer of type ${record}, where keepalived accepts any NOERROR reply`;
+    expect(warnings(result)).toEqual([
+      `k.conf:5:9: DNS_CHECK: ${answer("AAAA")}`,
+      `k.conf:12:9: DNS_CHECK: ${answer("SOA")}`,
+      `k.conf:18:9: DNS_CHECK: ${answer("SOA")}`,
+      "k.conf:19:13: type: 'RRSIG' is not a record type keepalived checks; using SOA, as keepalived does",
+      "k.conf:20:13: connect_ip: 2001:db8::4 is IPv6 but the real server is IPv4; dropped",
+    ]);
+    expect(validated(result).virtualServers[0]?.realServers.map((r) => r.checks[0])).toMatchObject([
+      { type: "dns", name: "www.example.com", recordType: "AAAA", rcode: "NOERROR", fall: 4 },
+      { type: "dns", name: ".", recordType: "SOA", connectAddress: "10.0.9.3", connectPort: 5353 },
+      { type: "dns", name: ".", recordType: "SOA" },
     ]);
   });
 
@@ -799,7 +990,7 @@ describe("virtual_server", () => {
     const vs = result.config.virtual_servers?.[0];
     expect(vs?.sorry_server).toBe("10.0.0.50:80");
     expect(vs?.real_servers[0]).toEqual({ address: "10.0.0.2", port: 80, weight: 1 });
-    expect(vs?.check).toMatchObject({ type: "tcp", port: 8080 });
+    expect(vs?.check).toMatchObject({ type: "tcp", connect_port: 8080 });
     expect(warnings(result)).toEqual([
       "k.conf:3:5: sorry_server: port 8080 differs from the service port 80; dr forwarding cannot map ports, so 80 is used",
       "k.conf:4:5: real_server: port 8080 differs from the service port 80; dr forwarding cannot map ports, so the real server gets 80 (its check keeps port 8080)",
@@ -985,5 +1176,16 @@ describe("parseSecondsUs", () => {
     expect(parseSecondsUs("-1")).toBeUndefined();
     expect(parseSecondsUs("1s")).toBeUndefined();
     expect(parseSecondsUs(".5")).toBeUndefined();
+  });
+});
+
+describe("shellWords", () => {
+  it("splits at blanks and honours quotes and backslashes like a POSIX shell, expanding nothing", () => {
+    expect(shellWords("/bin/check  -p 80")).toEqual(["/bin/check", "-p", "80"]);
+    expect(shellWords(`a 'b c' "d \\"e\\" $HOME" f\\ g ''`)).toEqual(["a", "b c", 'd "e" $HOME', "f g", ""]);
+    expect(shellWords(`x'y'"z"`)).toEqual(["xyz"]);
+    expect(shellWords("'open")).toBeUndefined();
+    expect(shellWords('"open')).toBeUndefined();
+    expect(shellWords("   ")).toEqual([]);
   });
 });

@@ -181,6 +181,54 @@ ipvs:
     expect(loaded.config?.vrrp.instances.map((i) => i.name)).toEqual(["web", "db"]);
   });
 
+  it("writes a list of checks one flow mapping per line, keys in the contract's order", () => {
+    const listed: MigratedConfig = {
+      virtual_servers: [
+        {
+          name: "smtp",
+          address: "10.0.0.1",
+          port: 25,
+          protocol: "tcp",
+          scheduler: "wlc",
+          forwarding: "nat",
+          check: [
+            { interval: "5s", type: "tcp" },
+            { type: "exec", command: ["/bin/check", "--smtp"], dynamic_weight: true },
+          ],
+          real_servers: [
+            { address: "10.0.0.2", weight: 1 },
+            {
+              address: "10.0.0.3",
+              weight: 1,
+              check: [
+                { type: "dns", name: ".", record: "SOA", connect_port: 53 },
+                { type: "https", tls_verify: false, path: "/", digest: `md5:${"0".repeat(32)}` },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const yaml = emitYaml(listed, [], { source: "k.conf" });
+    expect(yaml.slice(yaml.indexOf("    check:"))).toBe(`    check:
+      - { type: tcp, interval: 5s }
+      - { type: exec, command: [ /bin/check, --smtp ], dynamic_weight: true }
+    real_servers:
+      - { address: 10.0.0.2, weight: 1 }
+      - address: 10.0.0.3
+        weight: 1
+        check:
+          - { type: dns, connect_port: 53, name: ., record: SOA }
+          - { type: https, path: /, digest: md5:${"0".repeat(32)}, tls_verify: false }
+`);
+    const loaded = parseConfig(yaml, "out.yaml");
+    expect(loaded.errors).toEqual([]);
+    expect(loaded.config?.virtualServers[0]?.realServers.map((r) => r.checks.map((c) => c.type))).toEqual([
+      ["tcp", "exec"],
+      ["dns", "https"],
+    ]);
+  });
+
   it("quotes strings YAML would otherwise read as something else", () => {
     const tricky: MigratedConfig = {
       node: "true",

@@ -123,16 +123,24 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       ["192.168.10.22", 80, 2],
     ]);
     for (const rs of web?.realServers ?? []) {
-      expect(rs.check).toEqual({
-        type: "http",
-        intervalMs: 6000,
-        timeoutMs: 3000,
-        rise: 1,
-        fall: 4,
-        path: "/healthz",
-        status: [{ min: 200, max: 200 }],
-        tlsVerify: false,
-      });
+      expect(rs.checks).toEqual([
+        {
+          type: "http",
+          intervalMs: 6000,
+          fastIntervalMs: 6000,
+          downIntervalMs: 6000,
+          timeoutMs: 3000,
+          rise: 1,
+          fall: 4,
+          initial: "down",
+          method: "GET",
+          path: "/healthz",
+          headers: {},
+          status: [{ min: 200, max: 200 }],
+          maxBodyBytes: 65_536,
+          keepalive: false,
+        },
+      ]);
     }
     expect(tls).toMatchObject({
       port: 443,
@@ -142,9 +150,10 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       persistence: { timeoutMs: 300_000, netmaskPrefix: 24 },
       onFailure: "inhibit",
     });
-    expect(tls?.realServers.map((r) => r.check)).toEqual([
-      { type: "tcp", port: 443, intervalMs: 10_000, timeoutMs: 2000, rise: 1, fall: 2 },
-      { type: "tcp", port: 8443, intervalMs: 10_000, timeoutMs: 2000, rise: 1, fall: 2 },
+    const tcp = { type: "tcp", intervalMs: 10_000, timeoutMs: 2000, rise: 1, fall: 2 };
+    expect(tls?.realServers.map((r) => r.checks)).toMatchObject([
+      [{ ...tcp, connectPort: 443 }],
+      [{ ...tcp, connectPort: 8443 }],
     ]);
     expect(warnings).toEqual([
       "lvs-dr-pair.conf:6:5 notification_email",
@@ -183,19 +192,10 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       forwarding: "nat",
       onePacket: true,
     });
-    expect(dns?.realServers.map((r) => [r.address, r.port, r.weight, r.check])).toEqual([
-      [
-        "2001:db8:0:2::21",
-        5353,
-        10,
-        { type: "tcp", port: 53, intervalMs: 5000, timeoutMs: 1000, rise: 1, fall: 3 },
-      ],
-      [
-        "2001:db8:0:2::22",
-        5353,
-        10,
-        { type: "tcp", port: 53, intervalMs: 5000, timeoutMs: 1000, rise: 1, fall: 3 },
-      ],
+    const tcp53 = { type: "tcp", connectPort: 53, intervalMs: 5000, timeoutMs: 1000, rise: 1, fall: 3 };
+    expect(dns?.realServers.map((r) => [r.address, r.port, r.weight, r.checks])).toMatchObject([
+      ["2001:db8:0:2::21", 5353, 10, [tcp53]],
+      ["2001:db8:0:2::22", 5353, 10, [tcp53]],
     ]);
     expect(mark).toMatchObject({
       fwmark: 66,
@@ -205,8 +205,10 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       tunnel: { type: "ipip", checksum: "none" },
       persistence: { timeoutMs: 600_000, netmaskPrefix: 64 },
     });
-    expect(mark?.realServers[0]?.check).toMatchObject({
+    expect(mark?.realServers[0]?.checks[0]).toMatchObject({
       type: "https",
+      // keepalived's SSL_GET does not verify the certificate, so the translation does not either.
+      tls: { verify: false },
       path: "/status",
       host: "www.example.com",
       status: [
@@ -233,9 +235,10 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
     ]);
     const [svc] = other.config.virtualServers;
     expect(svc).toMatchObject({ address: "10.20.30.100", port: 8080, forwarding: "nat" });
-    expect(svc?.realServers.map((r) => [r.address, r.port, r.check])).toEqual([
-      ["10.20.40.1", 8080, { type: "tcp", intervalMs: 4000, timeoutMs: 2000, rise: 1, fall: 2 }],
-      ["10.20.40.2", 8081, { type: "tcp", intervalMs: 4000, timeoutMs: 2000, rise: 1, fall: 2 }],
+    const tcp = { type: "tcp", intervalMs: 4000, timeoutMs: 2000, rise: 1, fall: 2 };
+    expect(svc?.realServers.map((r) => [r.address, r.port, r.checks])).toMatchObject([
+      ["10.20.40.1", 8080, [tcp]],
+      ["10.20.40.2", 8081, [tcp]],
     ]);
 
     const lb1 = migrated("with-includes.conf", "lb1");
@@ -268,16 +271,11 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       "unsupported.conf:59:5 omega",
       "unsupported.conf:60:5 quorum_up",
       "unsupported.conf:61:5 quorum_down",
-      "unsupported.conf:63:5 real_server",
-      "unsupported.conf:64:9 MISC_CHECK",
       "unsupported.conf:68:9 notify_down",
       "unsupported.conf:70:5 real_server",
       "unsupported.conf:71:9 SMTP_CHECK",
       "unsupported.conf:77:9 HTTP_GET",
-      "unsupported.conf:80:17 digest",
-      "unsupported.conf:82:13 url",
       "unsupported.conf:86:13 warmup",
-      "unsupported.conf:88:9 TCP_CHECK",
     ]);
     expect(config.vrrp.instances[0]).toMatchObject({
       name: "VI_1",
@@ -292,12 +290,24 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
     expect(config.virtualServers.map((v) => [v.address, v.port, v.scheduler])).toEqual([
       ["172.16.0.10", 25, "wlc"],
     ]);
-    expect(config.virtualServers[0]?.realServers.map((r) => r.check.type)).toEqual(["none", "none", "http"]);
-    expect(config.virtualServers[0]?.realServers[2]?.check).toMatchObject({
-      path: "/health",
-      intervalMs: 20_000,
-      timeoutMs: 20_000,
+    // MISC_CHECK becomes exec; every checker and every url of a real server is kept.
+    const servers = config.virtualServers[0]?.realServers ?? [];
+    expect(servers.map((r) => r.checks.map((c) => c.type))).toEqual([["exec"], [], ["http", "http", "tcp"]]);
+    expect(servers[0]?.checks[0]).toMatchObject({
+      command: ["/usr/local/bin/check_smtp", "172.16.1.1"],
+      timeoutMs: 5000,
+      fall: 1,
     });
+    expect(servers[2]?.checks).toMatchObject([
+      {
+        path: "/health",
+        digest: { algorithm: "md5", hex: "9b3a0c85a887a256d6939da88aabd8cd" },
+        intervalMs: 20_000,
+        timeoutMs: 20_000,
+      },
+      { path: "/other", intervalMs: 20_000, timeoutMs: 20_000 },
+      { type: "tcp", timeoutMs: 3000 },
+    ]);
   });
 });
 
