@@ -454,7 +454,9 @@ export class Daemon {
             ipvs: {
               manager: () => ipvs.status(),
               ...(client ? { snapshot: () => client.snapshot() } : {}),
-              ...(this.health ? { healthy: (vs: string, dest: string) => this.health?.serving(vs, dest) } : {}),
+              ...(this.health
+                ? { healthy: (vs: string, dest: string) => this.health?.serving(vs, dest) }
+                : {}),
               reconciles: this.reconciles,
             },
           }

@@ -216,7 +216,10 @@ export class HealthManager {
         continue;
       }
       const prev = old.get(key);
-      this.servers.set(key, prev ? { ...prev, vs, rs } : { ...this.uncheckedRecord(vs, rs, key), fresh: true });
+      this.servers.set(
+        key,
+        prev ? { ...prev, vs, rs } : { ...this.uncheckedRecord(vs, rs, key), fresh: true },
+      );
     }
     this.runner.configure(plan.probes, seeds, {
       concurrency: this.health.concurrency,
@@ -286,7 +289,9 @@ export class HealthManager {
           .filter((r) => this.admin.get(r.checks.key) !== "disabled")
           .map((r) => ({
             key: r.checks.key,
-            down: !r.verdict.up,
+            // A server never checked yet is out because nothing is known, not because its
+            // checks failed: the guard neither holds it nor counts it.
+            down: !r.verdict.up && r.verdict.code !== "initial",
             downSince: r.downSince,
             removed: r.state === "down" || r.state === "maint",
           })),
@@ -429,7 +434,13 @@ export class HealthManager {
   /** The record of a real server without checks: always up, as far as checks go. */
   private uncheckedRecord(vs: VirtualServerConfig, rs: RealServerConfig, key: string): ServerRecord {
     return {
-      checks: { key, virtualServer: vs.name, realServer: formatEndpoint(rs.address, rs.port), probes: [], agents: [] },
+      checks: {
+        key,
+        virtualServer: vs.name,
+        realServer: formatEndpoint(rs.address, rs.port),
+        probes: [],
+        agents: [],
+      },
       vs,
       rs,
       verdict: { up: true, code: "ok", reason: "not checked", weight: rs.weight, maint: false },

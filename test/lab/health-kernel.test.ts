@@ -17,13 +17,14 @@ beforeAll(async () => {
       "modprobe -a ip_vs ip_vs_rr veth bridge",
       "node --import ./test/lab/fixtures/ts-loader.mjs test/lab/fixtures/health/guest.ts",
     ].join("\n"),
-    timeoutMs: 500_000,
+    // About 5 minutes under emulation on an idle 2-core machine; room for a loaded one.
+    timeoutMs: 900_000,
   });
   output = r.output;
   for (const m of r.output.matchAll(/^@@HEALTH-RESULT (\S+) (.*)$/gm))
     results.set(m[1] as string, JSON.parse(m[2] as string));
   if (r.code !== 0) throw new Error(`the guest exited with ${r.code}:\n${r.output.slice(-4000)}`);
-}, 520_000);
+}, 920_000);
 
 function scenario(name: string): Record<string, unknown> {
   const setup = results.get("setup");

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { HealthStatus } from "../../../src/api/health-status.js";
+import { latencySummary } from "../../../src/api/health-status.js";
 import {
   escapeLabelValue,
   formatValue,
@@ -6,6 +8,7 @@ import {
   renderPrometheus,
 } from "../../../src/api/metrics.js";
 import { buildStatus } from "../../../src/api/status.js";
+import { Histogram, LAG_BUCKETS_MS, LATENCY_BUCKETS_MS } from "../../../src/health/stats.js";
 import { instance, sampleStatus, statusInput } from "./fixtures.js";
 
 interface Sample {
@@ -45,8 +48,12 @@ function parse(text: string): { help: Map<string, string>; type: Map<string, str
     for (const [, k, v] of (m?.[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
       labels[k!] = v!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
     }
-    // Samples of a family follow its HELP/TYPE, without another family in between.
-    expect(families.at(-1), `sample ${m?.[1]} outside its family`).toBe(m?.[1]);
+    // Samples of a family follow its HELP/TYPE, without another family in between; a
+    // histogram's are its _bucket, _sum and _count series.
+    const family = families.at(-1) ?? "";
+    const series =
+      type.get(family) === "histogram" ? [`${family}_bucket`, `${family}_sum`, `${family}_count`] : [family];
+    expect(series, `sample ${m?.[1]} outside its family`).toContain(m?.[1]);
     samples.push({ name: m?.[1] ?? "", labels, value: m?.[3] ?? "" });
   }
   // No two samples with the same name and labels.
@@ -172,5 +179,81 @@ describe("renderPrometheus", () => {
     expect([1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY].map(formatValue)).toEqual(
       ["1", "0.5", "NaN", "+Inf", "-Inf"],
     );
+  });
+
+  it("has per-real-server health, check results and the checker's own histograms", () => {
+    const latency = new Histogram(LATENCY_BUCKETS_MS);
+    for (const ms of [0.5, 3, 3, 40, 20_000]) latency.record(ms);
+    const lag = new Histogram(LAG_BUCKETS_MS);
+    lag.record(1.5);
+    const health: HealthStatus = {
+      probes: 2,
+      subscriptions: 3,
+      dedupRatio: 1.5,
+      inFlight: 1,
+      worker: "running",
+      results: { ok: 4, status: 1 },
+      latencyMs: latencySummary(latency.snapshot()),
+      schedulerLagMs: { ...latencySummary(lag.snapshot()), max: 1.5 },
+      transitions: { "down:status": 1, "up:ok": 2 },
+      guardHolds: 3,
+      realServers: [
+        {
+          virtualServer: "web",
+          realServer: "10.0.0.21:80",
+          state: "slow_start",
+          reason: "ok",
+          code: "ok",
+          since: "2026-12-03T10:00:00.000Z",
+          weight: 4,
+          configuredWeight: 10,
+          checks: [
+            {
+              probe: "http 10.0.0.21:80 #abc",
+              type: "http",
+              health: "up",
+              reason: "ok",
+              last: { ok: true, code: "ok", reason: "ok", durationMs: 2.5, agoMs: 100 },
+            },
+          ],
+        },
+        {
+          virtualServer: "web",
+          realServer: "10.0.0.22:80",
+          state: "down",
+          reason: "status 503",
+          code: "status",
+          since: "2026-12-03T10:00:00.000Z",
+          weight: null,
+          configuredWeight: 1,
+          checks: [],
+        },
+      ],
+    };
+    const p = parse(renderPrometheus(buildStatus(statusInput({ health }))));
+    const rs1 = { virtual_server: "web", real_server: "10.0.0.21:80" };
+    expect(value(p.samples, "vipd_real_server_state", { ...rs1, state: "slow_start" })).toBe("1");
+    expect(value(p.samples, "vipd_real_server_state", { ...rs1, state: "up" })).toBe("0");
+    expect(value(p.samples, "vipd_real_server_weight", rs1)).toBe("4");
+    expect(
+      value(p.samples, "vipd_real_server_weight", { virtual_server: "web", real_server: "10.0.0.22:80" }),
+    ).toBe("-1");
+    expect(value(p.samples, "vipd_real_server_check_duration_seconds", rs1)).toBe("0.0025");
+    expect(
+      value(p.samples, "vipd_real_server_transitions_total", { direction: "down", code: "status" }),
+    ).toBe("1");
+    expect(value(p.samples, "vipd_health_checks_total", { result: "status" })).toBe("1");
+    expect(value(p.samples, "vipd_health_guard_holds_total")).toBe("3");
+    expect(value(p.samples, "vipd_health_dedup_ratio")).toBe("1.5");
+    expect(value(p.samples, "vipd_health_checks_in_flight")).toBe("1");
+    expect(p.type.get("vipd_health_check_duration_seconds")).toBe("histogram");
+    // Cumulative buckets in seconds: ≤1 ms holds 0.5; ≤5 ms holds three; +Inf all five.
+    expect(value(p.samples, "vipd_health_check_duration_seconds_bucket", { le: "0.001" })).toBe("1");
+    expect(value(p.samples, "vipd_health_check_duration_seconds_bucket", { le: "0.005" })).toBe("3");
+    expect(value(p.samples, "vipd_health_check_duration_seconds_bucket", { le: "10" })).toBe("4");
+    expect(value(p.samples, "vipd_health_check_duration_seconds_bucket", { le: "+Inf" })).toBe("5");
+    expect(value(p.samples, "vipd_health_check_duration_seconds_count")).toBe("5");
+    expect(Number(value(p.samples, "vipd_health_check_duration_seconds_sum"))).toBeCloseTo(20.0465, 6);
+    expect(value(p.samples, "vipd_health_scheduler_lag_seconds_bucket", { le: "0.002" })).toBe("1");
   });
 });

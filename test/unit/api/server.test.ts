@@ -158,31 +158,49 @@ describe("ApiServer", () => {
       actions: {
         server: (action, vs, rs) => {
           calls.push([action, vs, rs]);
-          if (rs === "10.0.0.99:80") throw Object.assign(new Error("no such real server"), { code: "HEALTH_UNKNOWN_REAL_SERVER" });
+          if (rs === "10.0.0.99:80")
+            throw Object.assign(new Error("no such real server"), { code: "HEALTH_UNKNOWN_REAL_SERVER" });
           return { ok: true, state: "drain" };
         },
       },
     });
     const q = (params: Record<string, string>) => `/server?${new URLSearchParams(params)}`;
-    const good = await requestApi(path, q({ action: "drain", virtual_server: "web", real_server: "[2001:db8::21]:80" }), {
-      method: "POST",
-    });
-    expect([good.status, JSON.parse(good.body)]).toEqual([200, { ok: true, result: { ok: true, state: "drain" } }]);
-    const unknown = await requestApi(path, q({ action: "disable", virtual_server: "web", real_server: "10.0.0.99:80" }), {
-      method: "POST",
-    });
+    const good = await requestApi(
+      path,
+      q({ action: "drain", virtual_server: "web", real_server: "[2001:db8::21]:80" }),
+      {
+        method: "POST",
+      },
+    );
+    expect([good.status, JSON.parse(good.body)]).toEqual([
+      200,
+      { ok: true, result: { ok: true, state: "drain" } },
+    ]);
+    const unknown = await requestApi(
+      path,
+      q({ action: "disable", virtual_server: "web", real_server: "10.0.0.99:80" }),
+      {
+        method: "POST",
+      },
+    );
     expect([unknown.status, JSON.parse(unknown.body).error]).toEqual([
       500,
       { code: "HEALTH_UNKNOWN_REAL_SERVER", message: "no such real server" },
     ]);
-    const badAction = await requestApi(path, q({ action: "kill", virtual_server: "web", real_server: "10.0.0.21:80" }), {
-      method: "POST",
-    });
+    const badAction = await requestApi(
+      path,
+      q({ action: "kill", virtual_server: "web", real_server: "10.0.0.21:80" }),
+      {
+        method: "POST",
+      },
+    );
     expect([badAction.status, JSON.parse(badAction.body).error.message]).toEqual([
       400,
       "action must be one of drain, disable, enable, got 'kill'",
     ]);
-    const missing = await requestApi(path, q({ action: "enable", virtual_server: "web" }), { method: "POST" });
+    const missing = await requestApi(path, q({ action: "enable", virtual_server: "web" }), {
+      method: "POST",
+    });
     expect([missing.status, JSON.parse(missing.body).error.code]).toEqual([400, "API_BAD_REQUEST"]);
     const get = await requestApi(path, q({ action: "enable", virtual_server: "web", real_server: "x" }));
     expect(get.status).toBe(405);

@@ -20,7 +20,14 @@ afterEach(async () => {
 let n = 0;
 async function daemon(server?: ServerAdminAction): Promise<string> {
   const socketPath = join(dir, `run${++n}`, "vipd.sock");
-  servers.push(await ApiServer.start({ socketPath, provider: () => sampleStatus(), log, actions: server ? { server } : {} }));
+  servers.push(
+    await ApiServer.start({
+      socketPath,
+      provider: () => sampleStatus(),
+      log,
+      actions: server ? { server } : {},
+    }),
+  );
   return socketPath;
 }
 
@@ -47,19 +54,24 @@ describe("vipd server", () => {
       stdout: "10.0.0.21:80 of web: drain (now drain)\n",
       stderr: "",
     });
-    expect((await run("disable", "web", "10.0.0.21:80", "-s", socket)).stdout).toBe("10.0.0.21:80 of web: disable (now disabled)\n");
+    expect((await run("disable", "web", "10.0.0.21:80", "-s", socket)).stdout).toBe(
+      "10.0.0.21:80 of web: disable (now disabled)\n",
+    );
     expect((await run("enable", "web", "10.0.0.21:80", "-s", socket)).code).toBe(0);
     expect(calls).toEqual(["drain web 10.0.0.21:80", "disable web 10.0.0.21:80", "enable web 10.0.0.21:80"]);
   });
 
   it("exits 1 with the daemon's coded error when it refuses", async () => {
     const socket = await daemon(() => {
-      throw Object.assign(new Error("virtual server 'web' has no real server 10.0.0.99:80"), { code: "HEALTH_UNKNOWN_REAL_SERVER" });
+      throw Object.assign(new Error("virtual server 'web' has no real server 10.0.0.99:80"), {
+        code: "HEALTH_UNKNOWN_REAL_SERVER",
+      });
     });
     expect(await run("drain", "web", "10.0.0.99:80", "-s", socket)).toEqual({
       code: 1,
       stdout: "",
-      stderr: "vipd server: HEALTH_UNKNOWN_REAL_SERVER: virtual server 'web' has no real server 10.0.0.99:80\n",
+      stderr:
+        "vipd server: HEALTH_UNKNOWN_REAL_SERVER: virtual server 'web' has no real server 10.0.0.99:80\n",
     });
   });
 

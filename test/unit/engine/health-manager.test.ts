@@ -12,7 +12,7 @@ import type {
 } from "../../../src/config/types.js";
 import type { ServerHealth } from "../../../src/engine/desired.js";
 import { HealthManager, type StateStore } from "../../../src/engine/health-manager.js";
-import { decodeHealth } from "../../../src/health/persist.js";
+import { decodeHealth, MIN_RECENT_MS } from "../../../src/health/persist.js";
 import { InProcessRunner } from "../../../src/health/runner.js";
 import { CheckScheduler } from "../../../src/health/scheduler.js";
 import { FakeChecks, FakeClock, type FakeResult, OK } from "../health/fake-clock.js";
@@ -54,11 +54,19 @@ function agentCheck(over: Partial<AgentCheckConfig> = {}): AgentCheckConfig {
   };
 }
 
-function rs(address: string, checks: ProbeCheckConfig[] = [http()], over: Partial<RealServerConfig> = {}): RealServerConfig {
+function rs(
+  address: string,
+  checks: ProbeCheckConfig[] = [http()],
+  over: Partial<RealServerConfig> = {},
+): RealServerConfig {
   return { address, port: 80, family: 4, weight: 10, upperThreshold: 0, lowerThreshold: 0, checks, ...over };
 }
 
-function vs(name: string, realServers: RealServerConfig[], over: Partial<VirtualServerConfig> = {}): VirtualServerConfig {
+function vs(
+  name: string,
+  realServers: RealServerConfig[],
+  over: Partial<VirtualServerConfig> = {},
+): VirtualServerConfig {
   return {
     name,
     family: 4,
@@ -120,7 +128,9 @@ function world(
   const health: Map<string, ServerHealth>[] = [];
   const events: VipdEvent[] = [];
   const factory = new EventFactory({ node: "lb1", now: clock.wallNow, bootId: "test" });
-  const runner = new InProcessRunner((limits, onChanges) => new CheckScheduler(clock, limits, checks.run, (c) => onChanges([c])));
+  const runner = new InProcessRunner(
+    (limits, onChanges) => new CheckScheduler(clock, limits, checks.run, (c) => onChanges([c])),
+  );
   const manager = new HealthManager({
     runner,
     virtualServers,
@@ -155,7 +165,12 @@ describe("HealthManager: checks to health", () => {
     expect(start).toEqual(new Map([[K1, { up: false }]]));
     expect(w.state(K1)).toBe("down");
     const status = await w.manager.status();
-    expect(status.realServers[0]).toMatchObject({ state: "down", code: "initial", reason: "not checked yet", weight: null });
+    expect(status.realServers[0]).toMatchObject({
+      state: "down",
+      code: "initial",
+      reason: "not checked yet",
+      weight: null,
+    });
     expect(w.events).toEqual([]);
 
     await w.clock.advance(1100);
@@ -258,7 +273,10 @@ describe("HealthManager: restart and reload", () => {
     await before.manager.start();
     await before.clock.advance(3000);
     await before.manager.stop();
-    expect(decodeHealth(before.store.text ?? "")).toMatchObject({ version: 1, savedAt: before.clock.wallNow() });
+    expect(decodeHealth(before.store.text ?? "")).toMatchObject({
+      version: 1,
+      savedAt: before.clock.wallNow(),
+    });
 
     const clock = new FakeClock(5, before.clock.wallNow() + 2000);
     const checks = new FakeChecks(clock);
@@ -283,7 +301,8 @@ describe("HealthManager: restart and reload", () => {
   it("ignores a stale saved state", async () => {
     const config = () => [vs("web", [rs("10.0.0.21")])];
     const before = await upThenStop(config);
-    const clock = new FakeClock(5, before.clock.wallNow() + 60_000);
+    // Older than the floor (3 × the 1 s interval is less): every probe is checked afresh.
+    const clock = new FakeClock(5, before.clock.wallNow() + MIN_RECENT_MS + 1);
     const after = world(config(), { store: before.store, clock });
     expect(await after.manager.start()).toEqual(new Map([[K1, { up: false }]]));
   });
@@ -387,7 +406,12 @@ describe("HealthManager: the operator", () => {
     w.manager.setAdmin("web", "10.0.0.21:80", "drain");
     expect(w.healthOf(K1)).toEqual([{ up: true, weight: 0 }]);
     expect(w.state(K1)).toBe("drain");
-    expect(w.events[0]).toMatchObject({ event: "real_server.admin", virtual_server: "web", real_server: "10.0.0.21:80", action: "drain" });
+    expect(w.events[0]).toMatchObject({
+      event: "real_server.admin",
+      virtual_server: "web",
+      real_server: "10.0.0.21:80",
+      action: "drain",
+    });
 
     w.manager.setAdmin("web", "10.0.0.21:80", "disable");
     expect(w.healthOf(K1).at(-1)).toEqual({ up: false, disabled: true });
@@ -416,7 +440,9 @@ describe("HealthManager: the operator", () => {
 
   it("refuses unknown virtual and real servers", async () => {
     const w = await upWorld();
-    expect(() => w.manager.setAdmin("nope", "10.0.0.21:80", "drain")).toThrow(/no virtual server named 'nope'/);
+    expect(() => w.manager.setAdmin("nope", "10.0.0.21:80", "drain")).toThrow(
+      /no virtual server named 'nope'/,
+    );
     expect(() => w.manager.setAdmin("web", "10.0.0.99:80", "drain")).toThrow(/has no real server/);
   });
 
@@ -426,7 +452,9 @@ describe("HealthManager: the operator", () => {
     w.manager.setAdmin("web", "10.0.0.21:80", "drain");
     w.manager.setAdmin("web", "10.0.0.22:80", "disable");
     await w.manager.stop();
-    expect(decodeHealth(w.store.text as string)).toMatchObject({ admin: { [K1]: "drain", [K2]: "disabled" } });
+    expect(decodeHealth(w.store.text as string)).toMatchObject({
+      admin: { [K1]: "drain", [K2]: "disabled" },
+    });
 
     const recent = world(config(), { store: w.store, clock: new FakeClock(3, w.clock.wallNow() + 1000) });
     expect(await recent.manager.start()).toEqual(
@@ -488,7 +516,9 @@ describe("HealthManager: the guard and slow start", () => {
         [K3, { up: true }],
       ]),
     );
-    expect(w.events.map((e) => [e.event, "real_server" in e ? e.real_server : ""])).toEqual([["real_server.down", "10.0.0.22:80"]]);
+    expect(w.events.map((e) => [e.event, "real_server" in e ? e.real_server : ""])).toEqual([
+      ["real_server.down", "10.0.0.22:80"],
+    ]);
     const status = await w.manager.status();
     expect(status.guardHolds).toBe(w.manager.counters.guardHolds);
     expect(status.realServers[0]).toMatchObject({ state: "guard", code: "guard" });
@@ -505,8 +535,20 @@ describe("HealthManager: the guard and slow start", () => {
     expect([K1, K3].map((k) => w.state(k)).sort()).toEqual(["down", "guard"]);
   });
 
+  it("max_down holds no server that was never checked: at start they are out until checked", async () => {
+    const w = world([
+      vs("web", [rs("10.0.0.21"), rs("10.0.0.22"), rs("10.0.0.23")], { maxDown: { count: 1 } }),
+    ]);
+    const initial = await w.manager.start();
+    expect([...initial.values()]).toEqual([{ up: false }, { up: false }, { up: false }]);
+    expect([K1, K2, K3].map((k) => w.state(k))).toEqual(["down", "down", "down"]);
+    expect(w.manager.counters.guardHolds).toBe(0);
+  });
+
   it("slow start ramps a recovered server's weight from 1 to its weight", async () => {
-    const w = world([vs("web", [rs("10.0.0.21", [http({ initial: "up" })], { weight: 10 })], { slowStartMs: 10_000 })]);
+    const w = world([
+      vs("web", [rs("10.0.0.21", [http({ initial: "up" })], { weight: 10 })], { slowStartMs: 10_000 }),
+    ]);
     // Up at start: no ramp for a server that starts up.
     expect(await w.manager.start()).toEqual(new Map([[K1, { up: true }]]));
     await w.clock.advance(1100);
@@ -584,6 +626,49 @@ describe("HealthManager: agents", () => {
   });
 });
 
+describe("HealthManager: exec dynamic weight", () => {
+  it("uses the weight the exec check's exit code set, and follows it", async () => {
+    const exec: ProbeCheckConfig = {
+      ...http(),
+      type: "exec",
+      command: ["/usr/local/bin/weight"],
+      dynamicWeight: true,
+    };
+    const w = world([vs("web", [rs("10.0.0.21", [exec])])]);
+    w.checks.set("10.0.0.21", { ...OK, reason: "exec exit 5", weight: 3 });
+    await w.manager.start();
+    await w.clock.advance(1100);
+    expect(w.manager.healthMap().get(K1)).toEqual({ up: true, weight: 3 });
+    w.checks.set("10.0.0.21", { ...OK, reason: "exec exit 12", weight: 10 });
+    await w.clock.advance(1100);
+    // Weight 10 is the configured one: the plain form.
+    expect(w.healthOf(K1)).toEqual([{ up: true, weight: 3 }, { up: true }]);
+  });
+});
+
+describe("HealthManager: persistence", () => {
+  it("writes within a second of a change, and every 5 s anyway", async () => {
+    const w = world([vs("web", [rs("10.0.0.21")])]);
+    await w.manager.start();
+    await w.clock.advance(1100);
+    expect(w.state(K1)).toBe("up");
+    await w.clock.advance(1000);
+    const written = decodeHealth(w.store.text as string);
+    expect("error" in written).toBe(false);
+    expect(Object.values((written as { probes: Record<string, { health: string }> }).probes)).toEqual([
+      { health: "up", code: "ok", reason: "ok" },
+    ]);
+    // Nothing changes from here on: one write per 5 s, each with a fresh savedAt.
+    const writes = w.store.writes;
+    await w.clock.advance(20_000);
+    expect(w.store.writes - writes).toBeGreaterThanOrEqual(3);
+    expect(w.store.writes - writes).toBeLessThanOrEqual(5);
+    expect((decodeHealth(w.store.text as string) as { savedAt: number }).savedAt).toBeGreaterThan(
+      w.clock.wallNow() - 6000,
+    );
+  });
+});
+
 describe("HealthManager: status", () => {
   it("reports each server's state, reason and checks", async () => {
     const w = world([vs("web", [rs("10.0.0.21"), rs("10.0.0.22")], { onFailure: "inhibit" })]);
@@ -591,7 +676,13 @@ describe("HealthManager: status", () => {
     await w.manager.start();
     await w.clock.advance(1100);
     const status = await w.manager.status();
-    expect(status).toMatchObject({ probes: 2, subscriptions: 2, dedupRatio: 1, worker: "running", guardHolds: 0 });
+    expect(status).toMatchObject({
+      probes: 2,
+      subscriptions: 2,
+      dedupRatio: 1,
+      worker: "running",
+      guardHolds: 0,
+    });
     expect(status.results.ok).toBeGreaterThanOrEqual(1);
     expect(status.results.status).toBeGreaterThanOrEqual(1);
     expect(status.realServers).toHaveLength(2);
@@ -604,10 +695,19 @@ describe("HealthManager: status", () => {
       configuredWeight: 10,
     });
     expect(status.realServers[0]?.checks).toEqual([
-      expect.objectContaining({ type: "http", health: "up", last: expect.objectContaining({ ok: true, code: "ok" }) }),
+      expect.objectContaining({
+        type: "http",
+        health: "up",
+        last: expect.objectContaining({ ok: true, code: "ok" }),
+      }),
     ]);
     // Inhibited: in the table at weight 0.
-    expect(status.realServers[1]).toMatchObject({ state: "down", reason: "status 503", code: "status", weight: 0 });
+    expect(status.realServers[1]).toMatchObject({
+      state: "down",
+      reason: "status 503",
+      code: "status",
+      weight: 0,
+    });
     expect(status.realServers[1]?.checks[0]).toMatchObject({ health: "down", reason: "status 503" });
   });
 

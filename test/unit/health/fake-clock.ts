@@ -82,7 +82,8 @@ export class FakeClock {
       let next: Timer | undefined;
       for (const timer of this.timers.values()) {
         if (timer.at > end) continue;
-        if (next === undefined || timer.at < next.at || (timer.at === next.at && timer.seq < next.seq)) next = timer;
+        if (next === undefined || timer.at < next.at || (timer.at === next.at && timer.seq < next.seq))
+          next = timer;
       }
       if (next === undefined) break;
       this.timers.delete(next.seq);
@@ -100,7 +101,8 @@ export class FakeClock {
   }
 }
 
-export type FakeResult = Pick<CheckResult, "ok" | "code" | "reason"> & Partial<Pick<CheckResult, "weight" | "agent">>;
+export type FakeResult = Pick<CheckResult, "ok" | "code" | "reason"> &
+  Partial<Pick<CheckResult, "weight" | "agent">>;
 
 export const OK: FakeResult = { ok: true, code: "ok", reason: "ok" };
 
@@ -186,7 +188,10 @@ export class FakeChecks {
       });
       if (behaviour.kind === "auto") {
         const result = behaviour.result;
-        timer = this.clock.setTimer(() => call.answer(typeof result === "function" ? result() : result), behaviour.delayMs);
+        timer = this.clock.setTimer(
+          () => call.answer(typeof result === "function" ? result() : result),
+          behaviour.delayMs,
+        );
       }
     });
   };

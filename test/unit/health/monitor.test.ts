@@ -86,7 +86,11 @@ describe("observe: rise and fall", () => {
 
   it("resets the streak on a result of the other kind", () => {
     const t = { rise: 2, fall: 3 };
-    const { transitions, states } = run(initialMonitor("up", "restored"), [false, false, true, false, false], t);
+    const { transitions, states } = run(
+      initialMonitor("up", "restored"),
+      [false, false, true, false, false],
+      t,
+    );
     expect(transitions).toEqual([]);
     expect(states.map((s) => s.streak)).toEqual([1, 2, 0, 1, 2]);
   });
@@ -205,33 +209,41 @@ describe("baseDelayMs / nextDelayMs", () => {
 
   it("property: jitter stays within ±10 % of the base", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (ms, r) => {
-        const j = jitter(ms, () => r);
-        expect(Number.isInteger(j)).toBe(true);
-        expect(j).toBeGreaterThanOrEqual(1);
-        expect(Math.abs(j - ms)).toBeLessThanOrEqual(ms * JITTER + 0.5);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000_000 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (ms, r) => {
+          const j = jitter(ms, () => r);
+          expect(Number.isInteger(j)).toBe(true);
+          expect(j).toBeGreaterThanOrEqual(1);
+          expect(Math.abs(j - ms)).toBeLessThanOrEqual(ms * JITTER + 0.5);
+        },
+      ),
     );
   });
 
   it("property: jitter averages near the base (seeded)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 100, max: 1_000_000 }), fc.integer({ min: 1, max: 2 ** 31 }), (ms, seed) => {
-        const clock = new FakeClock(seed);
-        let sum = 0;
-        let min = Number.POSITIVE_INFINITY;
-        let max = 0;
-        const n = 2000;
-        for (let i = 0; i < n; i++) {
-          const j = nextDelayMs(initialMonitor("up", "restored"), timing({ intervalMs: ms }), clock.random);
-          sum += j;
-          min = Math.min(min, j);
-          max = Math.max(max, j);
-        }
-        expect(Math.abs(sum / n - ms)).toBeLessThan(ms * 0.01 + 1);
-        // It does spread: not a constant.
-        expect(max - min).toBeGreaterThan(ms * 0.1);
-      }),
+      fc.property(
+        fc.integer({ min: 100, max: 1_000_000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        (ms, seed) => {
+          const clock = new FakeClock(seed);
+          let sum = 0;
+          let min = Number.POSITIVE_INFINITY;
+          let max = 0;
+          const n = 2000;
+          for (let i = 0; i < n; i++) {
+            const j = nextDelayMs(initialMonitor("up", "restored"), timing({ intervalMs: ms }), clock.random);
+            sum += j;
+            min = Math.min(min, j);
+            max = Math.max(max, j);
+          }
+          expect(Math.abs(sum / n - ms)).toBeLessThan(ms * 0.01 + 1);
+          // It does spread: not a constant.
+          expect(max - min).toBeGreaterThan(ms * 0.1);
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -257,7 +269,10 @@ describe("observeAgent", () => {
 
   it("an unreachable agent (ok: false) changes nothing", () => {
     const state: AgentState = { admin: "maint", health: "down" };
-    expect(observeAgent(state, answer({ admin: "ready", health: "up" }, false))).toEqual({ state, changed: false });
+    expect(observeAgent(state, answer({ admin: "ready", health: "up" }, false))).toEqual({
+      state,
+      changed: false,
+    });
     const noReply: CheckResult = { ok: true, code: "ok", reason: "ok", durationMs: 1 };
     expect(observeAgent(state, noReply)).toEqual({ state, changed: false });
   });

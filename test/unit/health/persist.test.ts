@@ -60,7 +60,11 @@ describe("encodeHealth / decodeHealth", () => {
     ["an array", "[]", /unknown version/],
     ["no version", JSON.stringify({ savedAt: NOW, probes: {}, admin: {} }), /unknown version undefined/],
     ["version 2", JSON.stringify({ version: 2, savedAt: NOW, probes: {}, admin: {} }), /unknown version 2/],
-    ["version '1'", JSON.stringify({ version: "1", savedAt: NOW, probes: {}, admin: {} }), /unknown version 1/],
+    [
+      "version '1'",
+      JSON.stringify({ version: "1", savedAt: NOW, probes: {}, admin: {} }),
+      /unknown version 1/,
+    ],
     ["savedAt a string", JSON.stringify({ version: 1, savedAt: "now", probes: {}, admin: {} }), /savedAt/],
     ["no savedAt", JSON.stringify({ version: 1, probes: {}, admin: {} }), /savedAt/],
     ["no probes", JSON.stringify({ version: 1, savedAt: NOW, admin: {} }), /probes/],
@@ -109,10 +113,19 @@ describe("encodeHealth / decodeHealth", () => {
 
   it("property: never throws, whatever the text", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify({ version: 1, savedAt: NOW, probes: { p: v }, admin: { k: v } }))), (text) => {
-        const r = decodeHealth(text);
-        expect(typeof r).toBe("object");
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc
+            .jsonValue()
+            .map((v) => JSON.stringify({ version: 1, savedAt: NOW, probes: { p: v }, admin: { k: v } })),
+        ),
+        (text) => {
+          const r = decodeHealth(text);
+          expect(typeof r).toBe("object");
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -129,7 +142,11 @@ describe("seedsFrom", () => {
   });
 
   it("carries the agent's state and the dynamic weight", () => {
-    const seeds = seedsFrom(state(0), [probe("agent 10.0.0.21:9777 #cccccccccccc"), probe("exec 10.0.0.23:80 #dddddddddddd")], NOW);
+    const seeds = seedsFrom(
+      state(0),
+      [probe("agent 10.0.0.21:9777 #cccccccccccc"), probe("exec 10.0.0.23:80 #dddddddddddd")],
+      NOW,
+    );
     expect(seeds.get("agent 10.0.0.21:9777 #cccccccccccc")?.agent).toEqual({
       admin: "drain",
       health: "up",
@@ -139,19 +156,26 @@ describe("seedsFrom", () => {
     expect(seeds.get("exec 10.0.0.23:80 #dddddddddddd")?.weight).toBe(7);
   });
 
-  it("uses a state only while age ≤ max(10 s, 3 × interval)", () => {
-    expect(MIN_RECENT_MS).toBe(10_000);
+  it("uses a state only while age ≤ max(MIN_RECENT_MS, RECENT_INTERVALS × interval)", () => {
+    // docs/health.md: 3 × the interval, never less than a floor (MIN_RECENT_MS).
     expect(RECENT_INTERVALS).toBe(3);
-    // interval 1 s: 10 s is the floor.
-    expect(seedsFrom(state(10_000), [probe(id, 1000)], NOW).size).toBe(1);
-    expect(seedsFrom(state(10_001), [probe(id, 1000)], NOW).size).toBe(0);
-    // interval 10 s: 30 s.
-    expect(seedsFrom(state(30_000), [probe(id, 10_000)], NOW).size).toBe(1);
-    expect(seedsFrom(state(30_001), [probe(id, 10_000)], NOW).size).toBe(0);
+    expect(MIN_RECENT_MS).toBeGreaterThanOrEqual(10_000);
+    const short = 1000; // 3 × 1 s is under the floor: the floor applies
+    expect(seedsFrom(state(MIN_RECENT_MS), [probe(id, short)], NOW).size).toBe(1);
+    expect(seedsFrom(state(MIN_RECENT_MS + 1), [probe(id, short)], NOW).size).toBe(0);
+    const long = MIN_RECENT_MS; // 3 × the interval is over the floor: it applies
+    expect(seedsFrom(state(3 * long), [probe(id, long)], NOW).size).toBe(1);
+    expect(seedsFrom(state(3 * long + 1), [probe(id, long)], NOW).size).toBe(0);
     // Each probe by its own interval.
     const mixed = seedsFrom(
-      { ...state(20_000), probes: { a: { health: "up", code: "ok", reason: "ok" }, b: { health: "up", code: "ok", reason: "ok" } } },
-      [probe("a", 1000), probe("b", 10_000)],
+      {
+        ...state(2 * MIN_RECENT_MS),
+        probes: {
+          a: { health: "up", code: "ok", reason: "ok" },
+          b: { health: "up", code: "ok", reason: "ok" },
+        },
+      },
+      [probe("a", short), probe("b", long)],
       NOW,
     );
     expect([...mixed.keys()]).toEqual(["b"]);

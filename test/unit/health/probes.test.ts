@@ -86,13 +86,22 @@ describe("planProbes", () => {
     const id = plan.probes[0]?.id as string;
     expect(plan.servers).toEqual([
       { key: "web/10.0.0.21:80", virtualServer: "web", realServer: "10.0.0.21:80", probes: [id], agents: [] },
-      { key: "web-alt/10.0.0.21:80", virtualServer: "web-alt", realServer: "10.0.0.21:80", probes: [id], agents: [] },
+      {
+        key: "web-alt/10.0.0.21:80",
+        virtualServer: "web-alt",
+        realServer: "10.0.0.21:80",
+        probes: [id],
+        agents: [],
+      },
     ]);
     expect(plan.probes[0]?.target).toEqual({ address: "10.0.0.21", port: 80, family: 4 });
   });
 
   it("two probes when anything of the check differs (rise, here)", () => {
-    const plan = planProbes([vs("web", [rs("10.0.0.21", [http()])]), vs("b", [rs("10.0.0.21", [http({ rise: 3 })])])]);
+    const plan = planProbes([
+      vs("web", [rs("10.0.0.21", [http()])]),
+      vs("b", [rs("10.0.0.21", [http({ rise: 3 })])]),
+    ]);
     expect(plan.probes).toHaveLength(2);
     expect(plan.subscriptions).toBe(2);
     expect(plan.servers[0]?.probes).not.toEqual(plan.servers[1]?.probes);
@@ -161,13 +170,19 @@ describe("probeId", () => {
 
   it("is stable across plans (the same config planned twice)", () => {
     const config = () => [vs("web", [rs("10.0.0.21", [http()]), rs("10.0.0.22", [http()])])];
-    expect(planProbes(config()).probes.map((p) => p.id)).toEqual(planProbes(config()).probes.map((p) => p.id));
+    expect(planProbes(config()).probes.map((p) => p.id)).toEqual(
+      planProbes(config()).probes.map((p) => p.id),
+    );
   });
 });
 
 describe("checkTarget", () => {
   it("is the real server by default", () => {
-    expect(checkTarget({ address: "10.0.0.21", port: 8080 }, http())).toEqual({ address: "10.0.0.21", port: 8080, family: 4 });
+    expect(checkTarget({ address: "10.0.0.21", port: 8080 }, http())).toEqual({
+      address: "10.0.0.21",
+      port: 8080,
+      family: 4,
+    });
   });
 
   it("uses connect_address and connect_port", () => {

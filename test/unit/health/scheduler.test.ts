@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
-import type { CheckTiming, HttpCheckConfig, ProbeCheckConfig, TcpCheckConfig } from "../../../src/config/types.js";
+import type {
+  CheckTiming,
+  HttpCheckConfig,
+  ProbeCheckConfig,
+  TcpCheckConfig,
+} from "../../../src/config/types.js";
 import type { ProbeDef } from "../../../src/health/probes.js";
-import { CheckScheduler, type ProbeChange, type ProbeSeed, type SchedulerLimits } from "../../../src/health/scheduler.js";
+import {
+  CheckScheduler,
+  type ProbeChange,
+  type ProbeSeed,
+  type SchedulerLimits,
+} from "../../../src/health/scheduler.js";
 import { type FakeCall, FakeChecks, FakeClock, type FakeResult, OK } from "./fake-clock.js";
 
 const FAIL: FakeResult = { ok: false, code: "status", reason: "status 503" };
@@ -131,6 +141,8 @@ describe("CheckScheduler: timing", () => {
       // Due from the start (fast_interval ±10 %) but never before the end: it runs right at the end.
       expect(next.start).toBe(prev.end);
     }
+    // The due time itself is the end, not a past instant: no lag is counted for it.
+    expect(scheduler.stats.snapshot().maxLagMs).toBe(0);
   });
 
   it("backs off a down probe: the gaps double up to down_interval", async () => {
@@ -170,7 +182,11 @@ describe("CheckScheduler: timeouts and failures", () => {
     const stats = scheduler.stats.snapshot();
     expect(stats.results).toEqual({ timeout: 1 });
     expect(stats.latency.count).toBe(1);
-    expect(scheduler.status("t")).toMatchObject({ health: "down", code: "timeout", last: { code: "timeout" } });
+    expect(scheduler.status("t")).toMatchObject({
+      health: "down",
+      code: "timeout",
+      last: { code: "timeout" },
+    });
     expect(changes.map((c) => c.transition?.code)).toEqual(["timeout"]);
   });
 
@@ -243,6 +259,26 @@ describe("CheckScheduler: bounds", () => {
     expect(checks.calls.map((c) => c.id)).not.toContain("tls3");
   });
 
+  it("an https probe held back by the TLS bound keeps its place in the due order", async () => {
+    const { clock, checks, scheduler } = harness({
+      limits: { concurrency: 3, tlsConcurrency: 1 },
+      checks: (c) => new FakeChecks(c, { kind: "manual" }),
+    });
+    // Due: tls0 0, tcp0 10, tcp1 20 (all slots), then tls1 30, tcp2 40, tcp3 50 wait.
+    clock.queueRandom(0, 0.03, 0.01, 0.02, 0.04, 0.05);
+    scheduler.configure([...probes(2, httpsSpec(), "tls"), ...probes(4, tcpSpec(), "tcp")]);
+    await clock.advance(100);
+    expect(checks.running().map((c) => c.id)).toEqual(["tls0", "tcp0", "tcp1"]);
+    // A plain slot frees: tls1 cannot have it (tls0 holds the TLS slot), tcp2 can.
+    (checks.callsOf("tcp0")[0] as FakeCall).answer(OK);
+    await clock.advance(0);
+    expect(checks.running().map((c) => c.id)).toEqual(["tls0", "tcp1", "tcp2"]);
+    // Now the TLS slot frees too: tls1 was due before tcp3, so it goes first.
+    (checks.callsOf("tls0")[0] as FakeCall).answer(OK);
+    await clock.advance(0);
+    expect(checks.running().map((c) => c.id)).toEqual(["tcp1", "tcp2", "tls1"]);
+  });
+
   it("setLimits() raising the bound starts waiting probes", async () => {
     const { clock, checks, scheduler } = harness({
       limits: { concurrency: 1 },
@@ -283,7 +319,12 @@ describe("CheckScheduler: configure() and reloads", () => {
     clock.queueRandom(0.75);
     const seed: ProbeSeed = { health: "down", code: "restored", reason: "status 503" };
     scheduler.configure([probe("a"), probe("new")], new Map([["new", seed]]));
-    expect(scheduler.status("new")).toMatchObject({ health: "down", code: "restored", reason: "status 503", dueInMs: 750 });
+    expect(scheduler.status("new")).toMatchObject({
+      health: "down",
+      code: "restored",
+      reason: "status 503",
+      dueInMs: 750,
+    });
   });
 
   it("aborts a removed probe's check and ignores its result", async () => {
@@ -382,7 +423,11 @@ describe("CheckScheduler: change events and stats", () => {
     scheduler.configure([probe("p", tcpSpec({ initial: "down", fall: 3 }))]);
     await clock.advance(10_000);
     expect(changes).toHaveLength(1);
-    expect(changes[0]).toMatchObject({ id: "p", health: "down", result: { code: "status", reason: "status 503" } });
+    expect(changes[0]).toMatchObject({
+      id: "p",
+      health: "down",
+      result: { code: "status", reason: "status 503" },
+    });
     expect(changes[0]?.transition).toBeUndefined();
     expect(scheduler.status("p")).toMatchObject({ code: "status", reason: "status 503" });
   });
@@ -396,17 +441,21 @@ describe("CheckScheduler: change events and stats", () => {
       { ...OK, agent: { weight: { percent: 50 } } },
       { ...OK, agent: {} },
     ];
-    const exec: FakeResult[] = [
-      { ...OK, weight: 5 },
-      { ...OK, weight: 5 },
-      { ...OK, weight: 7 },
-      { ...OK },
-    ];
-    checks.byId.set("agent", { kind: "auto", delayMs: 1, result: () => agent.shift() ?? { ...OK, agent: {} } });
+    const exec: FakeResult[] = [{ ...OK, weight: 5 }, { ...OK, weight: 5 }, { ...OK, weight: 7 }, { ...OK }];
+    checks.byId.set("agent", {
+      kind: "auto",
+      delayMs: 1,
+      result: () => agent.shift() ?? { ...OK, agent: {} },
+    });
     checks.byId.set("exec", { kind: "auto", delayMs: 1, result: () => exec.shift() ?? OK });
     scheduler.configure([
       probe("agent", { ...tcpSpec(), type: "agent" }),
-      probe("exec", { ...tcpSpec({ initial: "up" }), type: "exec", command: ["/bin/true"], dynamicWeight: true }),
+      probe("exec", {
+        ...tcpSpec({ initial: "up" }),
+        type: "exec",
+        command: ["/bin/true"],
+        dynamicWeight: true,
+      }),
     ]);
     await clock.advance(20_000);
     const agentChanges = changes.filter((c) => c.id === "agent");

@@ -15,14 +15,23 @@ import {
 
 const UP: ProbeView = { health: "up", code: "ok", reason: "ok" };
 const down = (code: string, reason: string): ProbeView => ({ health: "down", code, reason });
-const agent = (a: Partial<AgentState>): ProbeView => ({ ...UP, agent: { admin: "ready", health: "up", ...a } });
+const agent = (a: Partial<AgentState>): ProbeView => ({
+  ...UP,
+  agent: { admin: "ready", health: "up", ...a },
+});
 
 function server(probes: string[], agents: string[] = []): ServerChecks {
   return { key: "web/10.0.0.21:80", virtualServer: "web", realServer: "10.0.0.21:80", probes, agents };
 }
 
 describe("checkVerdict", () => {
-  const table: [name: string, probes: Record<string, ProbeView>, agents: string[], weight: number, want: CheckVerdict][] = [
+  const table: [
+    name: string,
+    probes: Record<string, ProbeView>,
+    agents: string[],
+    weight: number,
+    want: CheckVerdict,
+  ][] = [
     ["all up", { a: UP, b: UP }, [], 10, { up: true, code: "ok", reason: "ok", weight: 10, maint: false }],
     [
       "one down: its reason",
@@ -180,18 +189,31 @@ describe("guardHeld", () => {
   });
 
   it("never holds a server that is up", () => {
-    expect(sorted(guardHeld([c("a", 1), c("b", 2, false, false), c("c", 3, false, false)], { count: 0 }, 3))).toEqual(["a"]);
+    expect(
+      sorted(guardHeld([c("a", 1), c("b", 2, false, false), c("c", 3, false, false)], { count: 0 }, 3)),
+    ).toEqual(["a"]);
   });
 
   it("keeps a server already out, out, even when it failed later than others", () => {
     // a went out first (allowed), then recovered and failed again later than b and c.
-    expect(sorted(guardHeld([c("a", 50, true), c("b", 10), c("c", 20)], { count: 1 }, 3))).toEqual(["b", "c"]);
+    expect(sorted(guardHeld([c("a", 50, true), c("b", 10), c("c", 20)], { count: 1 }, 3))).toEqual([
+      "b",
+      "c",
+    ]);
   });
 
   it("is stable as more fail: the held set only grows", () => {
-    const step1 = guardHeld([c("a", 1), c("b", 2, false, false), c("c", 3, false, false), c("d", 4, false, false)], { count: 1 }, 4);
+    const step1 = guardHeld(
+      [c("a", 1), c("b", 2, false, false), c("c", 3, false, false), c("d", 4, false, false)],
+      { count: 1 },
+      4,
+    );
     expect(sorted(step1)).toEqual([]);
-    const step2 = guardHeld([c("a", 1, true), c("b", 2), c("c", 3, false, false), c("d", 4, false, false)], { count: 1 }, 4);
+    const step2 = guardHeld(
+      [c("a", 1, true), c("b", 2), c("c", 3, false, false), c("d", 4, false, false)],
+      { count: 1 },
+      4,
+    );
     expect(sorted(step2)).toEqual(["b"]);
     const step3 = guardHeld([c("a", 1, true), c("b", 2), c("c", 3), c("d", 4)], { count: 1 }, 4);
     expect(sorted(step3)).toEqual(["b", "c", "d"]);
@@ -209,7 +231,9 @@ describe("guardHeld", () => {
   it("property: the held ones are exactly the down ones beyond the allowed count", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ down: fc.boolean(), downSince: fc.nat(100), removed: fc.boolean() }), { maxLength: 12 }),
+        fc.array(fc.record({ down: fc.boolean(), downSince: fc.nat(100), removed: fc.boolean() }), {
+          maxLength: 12,
+        }),
         fc.nat(12),
         (rows, count) => {
           const cands = rows.map((r, i) => ({ key: `s${String(i).padStart(2, "0")}`, ...r }));
@@ -222,7 +246,8 @@ describe("guardHeld", () => {
           for (const k of held) {
             const h = downs.find((d) => d.key === k) as GuardCandidate;
             for (const o of out) expect(o.removed || !h.removed).toBe(true);
-            for (const o of out.filter((x) => x.removed === h.removed)) expect(o.downSince).toBeLessThanOrEqual(h.downSince);
+            for (const o of out.filter((x) => x.removed === h.removed))
+              expect(o.downSince).toBeLessThanOrEqual(h.downSince);
           }
         },
       ),
@@ -249,15 +274,21 @@ describe("slowStartWeight", () => {
 
   it("property: between 1 and the weight, never decreasing in time", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 600_000 }), fc.nat(700_000), fc.nat(700_000), (w, ms, t1, t2) => {
-        const [a, b] = t1 <= t2 ? [t1, t2] : [t2, t1];
-        const wa = slowStartWeight(w, a, ms);
-        const wb = slowStartWeight(w, b, ms);
-        expect(wa).toBeGreaterThanOrEqual(1);
-        expect(wb).toBeLessThanOrEqual(w);
-        expect(wb).toBeGreaterThanOrEqual(wa);
-        expect(Number.isInteger(wa)).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 1, max: 600_000 }),
+        fc.nat(700_000),
+        fc.nat(700_000),
+        (w, ms, t1, t2) => {
+          const [a, b] = t1 <= t2 ? [t1, t2] : [t2, t1];
+          const wa = slowStartWeight(w, a, ms);
+          const wb = slowStartWeight(w, b, ms);
+          expect(wa).toBeGreaterThanOrEqual(1);
+          expect(wb).toBeLessThanOrEqual(w);
+          expect(wb).toBeGreaterThanOrEqual(wa);
+          expect(Number.isInteger(wa)).toBe(true);
+        },
+      ),
     );
   });
 });

@@ -1,12 +1,23 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CheckStats, Histogram, LAG_BUCKETS_MS, LATENCY_BUCKETS_MS, quantile } from "../../../src/health/stats.js";
+import {
+  CheckStats,
+  Histogram,
+  LAG_BUCKETS_MS,
+  LATENCY_BUCKETS_MS,
+  quantile,
+} from "../../../src/health/stats.js";
 
 describe("Histogram", () => {
   it("puts a value in the first bucket whose bound is ≥ it; the last bucket holds the rest", () => {
     const h = new Histogram([1, 10, 100]);
     for (const v of [0, 1, 1.5, 10, 11, 100, 101, 1e9]) h.record(v);
-    expect(h.snapshot()).toEqual({ buckets: [1, 10, 100], counts: [2, 2, 2, 2], sum: 1 + 1.5 + 10 + 11 + 100 + 101 + 1e9, count: 8 });
+    expect(h.snapshot()).toEqual({
+      buckets: [1, 10, 100],
+      counts: [2, 2, 2, 2],
+      sum: 1 + 1.5 + 10 + 11 + 100 + 101 + 1e9,
+      count: 8,
+    });
   });
 
   it("snapshots are copies", () => {
@@ -46,12 +57,16 @@ describe("quantile", () => {
 
   it("property: every quantile bounds that share of the observations", () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 20_000, noNaN: true }), { minLength: 1, maxLength: 200 }), fc.double({ min: 0, max: 1, noNaN: true }), (values, q) => {
-        const bound = quantile(of(values), q);
-        const below = values.filter((v) => v <= bound).length;
-        expect(below).toBeGreaterThanOrEqual(Math.ceil(q * values.length));
-        expect(below).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 20_000, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (values, q) => {
+          const bound = quantile(of(values), q);
+          const below = values.filter((v) => v <= bound).length;
+          expect(below).toBeGreaterThanOrEqual(Math.ceil(q * values.length));
+          expect(below).toBeGreaterThan(0);
+        },
+      ),
     );
   });
 });
