@@ -520,7 +520,10 @@ function hostNotes(rows: readonly HostRow[]): string[] {
     const j = r.jitter ?? {};
     const seen = VRRP.map((v) => `${j[v.vrid]?.adverts ?? 0}/${rep.vrrp.advertsSent[`vr${v.vrid}`] ?? "?"}`);
     notes.push(
-      `${name}: latency p50 ${bucket(rep.latencyP50Ms)}, lag p50 ${bucket(rep.lagP50Ms)}, max lag since start ${fmtMs(rep.maxLagSinceStartMs, 0)}, ` +
+      `${name}: ` +
+        (rep.checks > 0
+          ? `latency p50 ${bucket(rep.latencyP50Ms)}, lag p50 ${bucket(rep.lagP50Ms)}, max lag since start ${fmtMs(rep.maxLagSinceStartMs, 0)}, `
+          : "") +
         `main loop delay max ${fmtMs(rep.loopDelayMaxMs)}, advert jitter max ${fmtMs(j[51]?.maxMs, 2)} / ${fmtMs(j[52]?.maxMs, 2)}, ` +
         `mean advert gap ${fmtMs(j[51]?.meanGapMs, 2)} / ${fmtMs(j[52]?.meanGapMs, 2)}, ` +
         `adverts captured/sent ${seen.join(", ")}, setup ${int(r.ready?.setupMs)} ms, ${r.ready?.probes} probes`,
@@ -1055,11 +1058,15 @@ function targetsVerdict(rows: readonly HostRow[], lab: readonly LabRun[], interv
   const h5 = row("http", 5000);
   if (h5?.report) {
     const rate = held(h5);
-    const j = Math.max(h5.jitter?.[51]?.p99Ms ?? Number.NaN, h5.jitter?.[52]?.p99Ms ?? Number.NaN);
-    const ok = rate >= 0.97 && falseTransitions(h5) === 0 && j < 2;
+    const j100 = h5.jitter?.[51]?.p99Ms ?? Number.NaN;
+    const j20 = h5.jitter?.[52]?.p99Ms ?? Number.NaN;
+    const base = row("tcp", 0);
+    const ok = rate >= 0.97 && falseTransitions(h5) === 0 && j100 < 2 && j20 < 2;
     lines.push(
       `- 5,000 HTTP targets at 1 s, zero false transitions, advert jitter p99 < 2 ms: ${ok ? "met" : "NOT met"} ` +
-        `(${(rate * 100).toFixed(1)} % of the checks due done, ${falseTransitions(h5)} false transitions, jitter p99 worst ${fmtMs(j, 2)})`,
+        `(${(rate * 100).toFixed(1)} % of the checks due done, ${falseTransitions(h5)} false transitions, ` +
+        `jitter p99 ${fmtMs(j100, 2)} at 100 ms / ${fmtMs(j20, 2)} at 20 ms; with no checks at all ` +
+        `${fmtMs(base?.jitter?.[51]?.p99Ms, 2)} / ${fmtMs(base?.jitter?.[52]?.p99Ms, 2)})`,
     );
   } else lines.push("- 5,000 HTTP targets: not measured in this run");
   const t20 = row("tcp", 20000);
