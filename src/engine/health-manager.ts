@@ -114,6 +114,8 @@ export class HealthManager {
   private subscriptions = 0;
   private readonly views = new Map<string, ProbeView>();
   private servers = new Map<string, ServerRecord>();
+  /** The same records by virtual server, in the same order: a probe's change re-evaluates its services only. */
+  private serversByVs = new Map<string, ServerRecord[]>();
   /** Probe id → health keys of the servers it decides. */
   private fanOut = new Map<string, string[]>();
   private admin = new Map<string, Exclude<AdminState, "enabled">>();
@@ -179,17 +181,20 @@ export class HealthManager {
     this.fanOut = new Map();
     const old = this.servers;
     this.servers = new Map();
-    const byVs = new Map(vss.map((v) => [v.name, v]));
+    this.serversByVs = new Map();
+    // Every real server by health key, once: finding each one by a scan would cost a reload
+    // time in the square of the service's size.
+    const configured = new Map<string, { vs: VirtualServerConfig; rs: RealServerConfig }>();
+    for (const vs of vss) for (const rs of vs.realServers) configured.set(healthKey(vs.name, rs), { vs, rs });
     for (const checks of plan.servers) {
-      const vs = byVs.get(checks.virtualServer) as VirtualServerConfig;
-      const rs = vs.realServers.find((r) => healthKey(vs.name, r) === checks.key) as RealServerConfig;
+      const { vs, rs } = configured.get(checks.key) as { vs: VirtualServerConfig; rs: RealServerConfig };
       for (const id of [...checks.probes, ...checks.agents]) {
         const list = this.fanOut.get(id);
         if (list) list.push(checks.key);
         else this.fanOut.set(id, [checks.key]);
       }
       const prev = old.get(checks.key);
-      this.servers.set(checks.key, {
+      this.addRecord({
         checks,
         vs,
         rs,
@@ -209,23 +214,27 @@ export class HealthManager {
     // admin state, across reloads and restarts.
     for (const key of [...this.admin.keys()]) {
       if (this.servers.has(key)) continue;
-      const vs = vss.find((v) => v.realServers.some((r) => healthKey(v.name, r) === key));
-      const rs = vs?.realServers.find((r) => healthKey(vs.name, r) === key);
-      if (!vs || !rs) {
+      const found = configured.get(key);
+      if (!found) {
         this.admin.delete(key);
         continue;
       }
+      const { vs, rs } = found;
       const prev = old.get(key);
-      this.servers.set(
-        key,
-        prev ? { ...prev, vs, rs } : { ...this.uncheckedRecord(vs, rs, key), fresh: true },
-      );
+      this.addRecord(prev ? { ...prev, vs, rs } : { ...this.uncheckedRecord(vs, rs, key), fresh: true });
     }
     this.runner.configure(plan.probes, seeds, {
       concurrency: this.health.concurrency,
       tlsConcurrency: this.health.tlsConcurrency,
     });
     this.evaluate(new Set(vss.map((v) => v.name)), starting ? "start" : "reload");
+  }
+
+  private addRecord(record: ServerRecord): void {
+    this.servers.set(record.checks.key, record);
+    const list = this.serversByVs.get(record.vs.name);
+    if (list) list.push(record);
+    else this.serversByVs.set(record.vs.name, [record]);
   }
 
   private onChanges(changes: readonly ProbeChange[]): void {
@@ -270,14 +279,9 @@ export class HealthManager {
   ): void {
     const now = this.clock.now();
     const changes = new Map<string, ServerHealth>();
-    const byVs = new Map<string, ServerRecord[]>();
-    for (const record of this.servers.values()) {
-      if (!vsNames.has(record.vs.name)) continue;
-      const list = byVs.get(record.vs.name);
-      if (list) list.push(record);
-      else byVs.set(record.vs.name, [record]);
-    }
-    for (const [, records] of byVs) {
+    for (const name of vsNames) {
+      const records = this.serversByVs.get(name);
+      if (records === undefined) continue;
       const vs = (records[0] as ServerRecord).vs;
       for (const r of records) {
         const verdict = checkVerdict(r.checks, (id) => this.views.get(id), r.rs.weight);
@@ -414,7 +418,7 @@ export class HealthManager {
           },
         );
       record = this.uncheckedRecord(vs, rs, key);
-      this.servers.set(key, record);
+      this.addRecord(record);
     }
     if (action === "enable") this.admin.delete(key);
     else this.admin.set(key, action === "drain" ? "drain" : "disabled");
