@@ -95,6 +95,8 @@ interface Entry {
   generation: number;
   running?: AbortController;
   waiting: boolean;
+  /** Its place among the waiting probes (see CheckScheduler.ready). */
+  readySeq: number;
   last?: { result: CheckResult; at: number };
   removed: boolean;
 }
@@ -108,7 +110,12 @@ interface HeapItem {
 export class CheckScheduler {
   private readonly entries = new Map<string, Entry>();
   private readonly heap: HeapItem[] = [];
-  private readonly ready: Entry[] = [];
+  /**
+   * Due probes waiting for a slot, https apart from the rest so that a TLS backlog is never
+   * walked to reach the plain checks behind it. `readySeq` orders the two as one FIFO.
+   */
+  private readonly ready = { plain: new Fifo<Entry>(), tls: new Fifo<Entry>() };
+  private readySeq = 0;
   private timer: unknown;
   private timerDue = Number.POSITIVE_INFINITY;
   private running = 0;
@@ -159,6 +166,7 @@ export class CheckScheduler {
         due: now + Math.floor(this.clock.random() * probe.spec.intervalMs),
         generation: 0,
         waiting: false,
+        readySeq: 0,
         removed: false,
       };
       this.entries.set(probe.id, entry);
@@ -171,11 +179,8 @@ export class CheckScheduler {
       entry.running?.abort();
       this.entries.delete(id);
     }
-    if (this.ready.some((e) => e.removed)) {
-      const alive = this.ready.filter((e) => !e.removed);
-      this.ready.length = 0;
-      this.ready.push(...alive);
-    }
+    this.ready.plain.removeWhere((e) => e.removed);
+    this.ready.tls.removeWhere((e) => e.removed);
     this.arm();
   }
 
@@ -289,7 +294,8 @@ export class CheckScheduler {
     for (let top = this.peek(); top !== undefined && top.due <= now; top = this.peek()) {
       this.pop();
       top.entry.waiting = true;
-      this.ready.push(top.entry);
+      top.entry.readySeq = this.readySeq++;
+      (top.entry.probe.spec.type === "https" ? this.ready.tls : this.ready.plain).push(top.entry);
     }
     this.drain();
     this.arm();
@@ -299,19 +305,15 @@ export class CheckScheduler {
   private drain(): void {
     // A stopped scheduler starts nothing: not even the probes waiting for the slots stop() freed.
     if (this.stopped) return;
-    const skipped: Entry[] = [];
-    while (this.ready.length > 0 && this.running < this.limits.concurrency) {
-      const entry = this.ready.shift() as Entry;
-      if (entry.removed) continue;
-      const tls = entry.probe.spec.type === "https";
-      if (tls && this.runningTls >= this.limits.tlsConcurrency) {
-        // Plain checks behind a TLS backlog still go: only handshakes are bounded apart.
-        skipped.push(entry);
-        continue;
-      }
-      this.start(entry, tls);
+    while (this.running < this.limits.concurrency) {
+      // Plain checks behind a TLS backlog still go: only handshakes are bounded apart.
+      const plain = this.ready.plain.peek();
+      const tls = this.runningTls < this.limits.tlsConcurrency ? this.ready.tls.peek() : undefined;
+      if (plain === undefined && tls === undefined) return;
+      const useTls = tls !== undefined && (plain === undefined || tls.readySeq < plain.readySeq);
+      const entry = (useTls ? this.ready.tls : this.ready.plain).shift() as Entry;
+      if (!entry.removed) this.start(entry, useTls);
     }
-    if (skipped.length > 0) this.ready.unshift(...skipped);
   }
 
   private start(entry: Entry, tls: boolean): void {
@@ -403,5 +405,36 @@ export class CheckScheduler {
         result,
       });
     }
+  }
+}
+
+/** A FIFO queue with O(1) shift: a head index over an array, compacted as the head passes half. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    const item = this.items[this.head];
+    if (item === undefined) return undefined;
+    this.head++;
+    if (this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  removeWhere(drop: (item: T) => boolean): void {
+    const kept = this.items.slice(this.head).filter((i) => !drop(i));
+    this.items = kept;
+    this.head = 0;
   }
 }
