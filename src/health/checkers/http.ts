@@ -34,6 +34,11 @@ interface Connection {
 const kept = new Map<string, Connection>();
 /** ca/cert/key files by path, read once (a reload that wants them read again calls clearTlsFileCache). */
 const files = new Map<string, Promise<Buffer>>();
+/**
+ * TLS contexts by (ca, cert, key) file set. Given raw `ca`/`cert`/`key`, tls.connect builds a
+ * context (parsing every certificate) for each connection: a fifth of an https check's CPU.
+ */
+const contexts = new Map<string, tls.SecureContext>();
 /** expect_regex compiled once per source. */
 const patterns = new Map<string, RegExp | Error>();
 
@@ -84,6 +89,7 @@ export async function closeKeptConnections(): Promise<void> {
 /** Forget the cached ca/cert/key files, so that the next checks read them again. */
 export function clearTlsFileCache(): void {
   files.clear();
+  contexts.clear();
 }
 
 async function exchange(
@@ -251,7 +257,18 @@ async function tlsOptions(config: TlsCheckConfig | undefined): Promise<tls.Conne
       return `cannot read ${name} ${path}: ${e.code ?? e.message}`;
     }
   }
-  return options;
+  const key = JSON.stringify([config?.caFile ?? null, config?.certFile ?? null, config?.keyFile ?? null]);
+  let secureContext = contexts.get(key);
+  if (secureContext === undefined) {
+    try {
+      secureContext = tls.createSecureContext({ ca: options.ca, cert: options.cert, key: options.key });
+      contexts.set(key, secureContext);
+    } catch {
+      // Files tls.connect cannot use either: let it fail there, as it names the problem.
+      return options;
+    }
+  }
+  return { rejectUnauthorized: options.rejectUnauthorized, secureContext };
 }
 
 function readCached(path: string): Promise<Buffer> {
