@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
 import { requestApi } from "../api/client.js";
-import { describeError, hasCode } from "../errors.js";
 import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, usageError } from "./command.js";
-import { DEFAULT_SOCKET_PATH, socketFromConfig } from "./status.js";
+import { apiFailure, DEFAULT_SOCKET_PATH, daemonSocket } from "./status.js";
 
 const ACTIONS = ["drain", "disable", "enable"] as const;
 
@@ -61,9 +60,8 @@ export async function runServer(args: string[], io: CliIo): Promise<number> {
   if (vs === undefined || rs === undefined)
     return usageError(io, serverCommand, "give a virtual server and a real server");
   if (extra !== undefined) return usageError(io, serverCommand, `unexpected argument '${extra}'`);
-  if (values.socket !== undefined && values.config !== undefined)
-    return usageError(io, serverCommand, "give either -c FILE or --socket PATH, not both");
-  const socket = values.socket ?? socketFromConfig(values.config ?? DEFAULT_CONFIG_PATH);
+  const socket = daemonSocket(values);
+  if (typeof socket !== "string") return usageError(io, serverCommand, socket.error);
   const query = new URLSearchParams({ action, virtual_server: vs, real_server: rs });
   try {
     const res = await requestApi(socket, `/server?${query}`, { method: "POST" });
@@ -82,8 +80,6 @@ export async function runServer(args: string[], io: CliIo): Promise<number> {
     io.stderr.write(`vipd server: ${e.code}: ${e.message}\n`);
     return EXIT.FAILURE;
   } catch (err) {
-    if (hasCode(err, "API_NOT_RUNNING")) io.stderr.write(`${(err as Error).message}\n`);
-    else io.stderr.write(`vipd server: ${describeError(err)}\n`);
-    return EXIT.FAILURE;
+    return apiFailure(io, serverCommand, err);
   }
 }

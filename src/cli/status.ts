@@ -83,19 +83,29 @@ export async function runStatus(args: string[], io: CliIo): Promise<number> {
     return EXIT.OK;
   }
   if (positionals.length > 0) return usageError(io, statusCommand, `unexpected argument '${positionals[0]}'`);
-  if (values.socket !== undefined && values.config !== undefined) {
-    return usageError(io, statusCommand, "give either -c FILE or --socket PATH, not both");
-  }
-  if (values.socket === "") return usageError(io, statusCommand, "--socket needs a path");
-  const socket = values.socket ?? socketFromConfig(values.config ?? DEFAULT_CONFIG_PATH);
+  const socket = daemonSocket(values);
+  if (typeof socket !== "string") return usageError(io, statusCommand, socket.error);
 
   try {
     const status = await fetchStatus(socket);
     io.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
     return EXIT.OK;
   } catch (err) {
-    if (hasCode(err, "API_NOT_RUNNING")) io.stderr.write(`${(err as Error).message}\n`);
-    else io.stderr.write(`vipd status: ${describeError(err)}\n`);
-    return EXIT.FAILURE;
+    return apiFailure(io, statusCommand, err);
   }
+}
+
+/** The daemon's socket from `-c FILE` / `--socket PATH` (one of them, or the default config). */
+export function daemonSocket(values: { config?: string; socket?: string }): string | { error: string } {
+  if (values.socket !== undefined && values.config !== undefined)
+    return { error: "give either -c FILE or --socket PATH, not both" };
+  if (values.socket === "") return { error: "--socket needs a path" };
+  return values.socket ?? socketFromConfig(values.config ?? DEFAULT_CONFIG_PATH);
+}
+
+/** Prints why talking to the daemon failed (just the message when it is not running); EXIT.FAILURE. */
+export function apiFailure(io: CliIo, command: CliCommand, err: unknown): number {
+  if (hasCode(err, "API_NOT_RUNNING")) io.stderr.write(`${(err as Error).message}\n`);
+  else io.stderr.write(`vipd ${command.name}: ${describeError(err)}\n`);
+  return EXIT.FAILURE;
 }
