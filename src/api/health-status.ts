@@ -3,6 +3,7 @@
  * from what the health manager and its worker report.
  */
 import { type HistogramSnapshot, quantile } from "../health/stats.js";
+import { formatTable } from "./table.js";
 
 export interface ProbeResultStatus {
   ok: boolean;
@@ -65,13 +66,6 @@ export function latencySummary(h: HistogramSnapshot): LatencySummary {
   return { p50: quantile(h, 0.5), p99: quantile(h, 0.99), count: h.count, histogram: h };
 }
 
-function pad(rows: string[][]): string[] {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map(
-    (r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")}`,
-  );
-}
-
 /** The human view: one line per real server, then the checker's own figures. */
 export function formatHealth(h: HealthStatus): string[] {
   const lines = [
@@ -91,5 +85,5 @@ export function formatHealth(h: HealthStatus): string[] {
       rs.reason,
     ]);
   }
-  return [...lines, ...pad(rows)];
+  return [...lines, ...formatTable(rows)];
 }

@@ -14,6 +14,7 @@
 import { destKeyString, type IpvsTable, type ServiceKey, serviceKeyString } from "../ipvs/types.js";
 import { DROP_REASONS } from "../vrrp/packet.js";
 import { formatHealth, type HealthStatus } from "./health-status.js";
+import { formatTable } from "./table.js";
 
 // ---------------------------------------------------------------------------------------------
 // The status
@@ -628,6 +629,8 @@ export async function collectStatus(src: StatusSources): Promise<DaemonStatus> {
 // The human view
 // ---------------------------------------------------------------------------------------------
 
+export { formatTable };
+
 /** "3d 4h", "2h 5m", "4m 10s", "12s". */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
@@ -639,24 +642,6 @@ export function formatDuration(seconds: number): string {
   if (h > 0) return `${h}h ${m}m`;
   if (m > 0) return `${m}m ${sec}s`;
   return `${sec}s`;
-}
-
-/** Columns padded to their widest cell, two spaces apart, each line indented. */
-export function formatTable(rows: readonly (readonly string[])[], indent = "  "): string[] {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows.map(
-    (row) =>
-      indent +
-      row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-        .join("  ")
-        .trimEnd(),
-  );
 }
 
 function ago(at: string | null, now: number): string {
