@@ -376,17 +376,18 @@ export class Daemon {
       d.ipvs ||
       d.health ||
       d.virtualServers.added.length + d.virtualServers.removed.length + d.virtualServers.changed.length > 0;
-    if (vsChanged) {
+    if (vsChanged && next.virtualServers.length === 0) {
+      await this.stopHealth();
+      await this.stopIpvs();
+    } else if (vsChanged) {
       let health: Map<string, ServerHealth> | undefined;
-      if (next.virtualServers.length === 0) await this.stopHealth();
-      else if (!this.health)
+      if (this.health) health = this.health.reload(next.virtualServers, next.health);
+      else
         await this.startHealth(next).catch((err: unknown) => {
           ok = false;
           this.log.error({ err }, `reload: health checks not started: ${describeError(err)}`);
         });
-      else health = this.health.reload(next.virtualServers, next.health);
-      if (next.virtualServers.length === 0) await this.stopIpvs();
-      else if (!this.ipvs) await this.startIpvs(next);
+      if (!this.ipvs) await this.startIpvs(next);
       else {
         await this.ipvs
           .updateConfig({
