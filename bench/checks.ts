@@ -22,8 +22,9 @@
  *     HealthManager → IpvsManager over the unit tests' in-memory IPVS kernel, and the VRRP worker
  *     thread running two instances (VRID 51 at 100 ms adverts, VRID 52 at 20 ms) on a veth
  *     (vbA, peer vbB) — both in the same window, a harder case than either alone;
- *   - tcpdump on vbB timestamps every advert (kernel timestamps); the jitter is |gap − interval|
- *     between consecutive adverts of an instance.
+ *   - tcpdump timestamps every advert (kernel timestamps) leaving vbA (the send jitter) and
+ *     arriving on vbB (at the peer); the jitter is |gap − interval| between consecutive adverts
+ *     of an instance.
  *   Per row: the vipd process's CPU (% of one core, /proc/PID/stat) and peak RSS, the main
  *   thread's event-loop delay p99 (monitorEventLoopDelay), each thread's event-loop
  *   utilisation, check latency and scheduler lag p99 (the worker's histograms over the window;
@@ -334,6 +335,12 @@ function children(pid: number): number[] {
 // The vipd child: transpiled next to nothing, its src/ imports pointing at dist/
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Extra node flags for the vipd child, from BENCH_CHILD_NODE_ARGS (space-separated): say
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile its threads (NODE_OPTIONS refuses --cpu-prof).
+ */
+const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+
 const CHILD_SOURCES = [
   "bench/checks-vipd.ts",
   "bench/checks-common.ts",
@@ -418,7 +425,10 @@ interface HostRow {
   serverCpuPct?: number;
   hostBusyPct?: number;
   serverChecksPerS?: number;
+  /** Send jitter: the adverts leaving vipd's interface. */
   jitter?: Record<number, Jitter>;
+  /** The same adverts arriving at the peer's end of the veth. */
+  arrivalJitter?: Record<number, Jitter>;
 }
 
 interface LabRun {
@@ -465,7 +475,8 @@ function hostTable(rows: readonly HostRow[]): string {
     "check latency p99",
     "scheduler lag p99",
     "false transitions",
-    "advert jitter p99 (100 ms / 20 ms)",
+    "advert send jitter p99 (100 ms / 20 ms)",
+    "at the peer",
     "host CPU (all cores)",
     "servers' CPU",
   ];
@@ -497,6 +508,7 @@ function hostTable(rows: readonly HostRow[]): string {
       rep.checks > 0 ? bucket(rep.lagP99Ms) : "–",
       String(falseTransitions(r)),
       `${fmtMs(j100?.p99Ms, 2)} / ${fmtMs(j20?.p99Ms, 2)}`,
+      `${fmtMs(r.arrivalJitter?.[51]?.p99Ms, 2)} / ${fmtMs(r.arrivalJitter?.[52]?.p99Ms, 2)}`,
       pct(r.hostBusyPct),
       pct(r.serverCpuPct),
     ]);
@@ -641,30 +653,14 @@ async function hostPart(o: Options, sandbox: Sandbox): Promise<HostRow[]> {
     return JSON.parse(m[1] as string);
   };
 
-  // Adverts as the peer sees them, kernel timestamps.
-  const adverts = new Map<number, number[]>(VRRP.map((v) => [v.vrid, []]));
-  const dump = new LineProc(
-    ...inNetns(ns, [
-      "tcpdump",
-      "-i",
-      "vbB",
-      "-n",
-      "-l",
-      "-tt",
-      "--immediate-mode",
-      "--time-stamp-precision=micro",
-      "-B",
-      "8192",
-      "ip proto 112",
-    ]),
-  );
-  sandbox.cleanups.push(() => signal(dump.pid, "SIGKILL"));
-  dump.onLine = (line) => {
-    const m = /^(\d+\.\d+) .*vrid (\d+),/.exec(line);
-    if (m) adverts.get(Number(m[2]))?.push(Number(m[1]) * 1000);
+  // Adverts with kernel timestamps, twice: leaving vipd's interface (the send, which is what the
+  // VRRP worker controls) and arriving at the peer's end of the veth (the send plus this host's
+  // receive path, which a loaded host's softirq backlog delays).
+  const taps: LineProc[] = [];
+  const adverts: AdvertTaps = {
+    sent: await captureAdverts(ns, "vbA", sandbox, taps),
+    arrived: await captureAdverts(ns, "vbB", sandbox, taps),
   };
-  for (let i = 0; i < 100 && !dump.stderr.includes("listening on"); i++) await sleep(100);
-  if (!dump.stderr.includes("listening on")) throw new Error(`tcpdump did not start: ${dump.stderr}`);
 
   const rows: HostRow[] = [];
   const cores = cpus().length;
@@ -708,8 +704,63 @@ async function hostPart(o: Options, sandbox: Sandbox): Promise<HostRow[]> {
   }
   server.proc.stdin?.end();
   await server.stop(5000);
-  await dump.stop(5000);
+  await Promise.all(taps.map((t) => t.stop(5000)));
   return rows;
+}
+
+/** Advert timestamps (epoch ms) by VRID, as a tcpdump on one interface saw them. */
+type AdvertTimes = Map<number, number[]>;
+
+interface AdvertTaps {
+  sent: AdvertTimes;
+  arrived: AdvertTimes;
+}
+
+/** Starts a tcpdump of the adverts on `ifname` (added to `procs`); returns the times it collects. */
+async function captureAdverts(
+  ns: string,
+  ifname: string,
+  sandbox: Sandbox,
+  procs: LineProc[],
+): Promise<AdvertTimes> {
+  const adverts: AdvertTimes = new Map(VRRP.map((v) => [v.vrid, []]));
+  const dump = new LineProc(
+    ...inNetns(ns, [
+      "tcpdump",
+      "-i",
+      ifname,
+      "-Q",
+      ifname === "vbA" ? "out" : "in",
+      "-n",
+      "-l",
+      "-tt",
+      "--immediate-mode",
+      "--time-stamp-precision=micro",
+      "-B",
+      "8192",
+      "ip proto 112",
+    ]),
+  );
+  procs.push(dump);
+  sandbox.cleanups.push(() => signal(dump.pid, "SIGKILL"));
+  dump.onLine = (line) => {
+    const m = /^(\d+\.\d+) .*vrid (\d+),/.exec(line);
+    if (m) adverts.get(Number(m[2]))?.push(Number(m[1]) * 1000);
+  };
+  for (let i = 0; i < 100 && !dump.stderr.includes("listening on"); i++) await sleep(100);
+  if (!dump.stderr.includes("listening on"))
+    throw new Error(`tcpdump on ${ifname} did not start: ${dump.stderr}`);
+  return adverts;
+}
+
+function windowJitter(times: AdvertTimes, from: number, to: number): Record<number, Jitter> {
+  const out: Record<number, Jitter> = {};
+  for (const v of VRRP)
+    out[v.vrid] = jitter(
+      (times.get(v.vrid) ?? []).filter((t) => t >= from && t <= to),
+      v.advertIntervalMs,
+    );
+  return out;
 }
 
 async function hostRow(
@@ -718,7 +769,7 @@ async function hostRow(
   row: HostRow,
   counts: Counts,
   server: LineProc,
-  adverts: Map<number, number[]>,
+  adverts: AdvertTaps,
 ): Promise<void> {
   const stateDir = join(sandbox.dir, `state-${row.kind}-${row.size}`);
   mkdirSync(stateDir, { recursive: true });
@@ -733,7 +784,7 @@ async function hostRow(
     caFile: join(sandbox.dir, "cert.pem"),
   };
   const vipd = new LineProc(
-    ...inNetns(sandbox.ns, [process.execPath, sandbox.childEntry, JSON.stringify(spec)]),
+    ...inNetns(sandbox.ns, [process.execPath, ...CHILD_NODE_ARGS, sandbox.childEntry, JSON.stringify(spec)]),
   );
   const kill = () => signal(vipd.pid, "SIGKILL");
   sandbox.cleanups.push(kill);
@@ -773,11 +824,8 @@ async function hostRow(
     row.hostBusyPct = (100 * (host1.busy - host0.busy)) / (host1.total - host0.total);
     row.rssMaxMb = rssMax;
     row.serverChecksPerS = (c1[row.kind] - c0[row.kind]) / ((c1.at - c0.at) / 1000);
-    row.jitter = {};
-    for (const v of VRRP) {
-      const times = (adverts.get(v.vrid) ?? []).filter((t) => t >= marked.at && t <= t1);
-      row.jitter[v.vrid] = jitter(times, v.advertIntervalMs);
-    }
+    row.jitter = windowJitter(adverts.sent, marked.at, t1);
+    row.arrivalJitter = windowJitter(adverts.arrived, marked.at, t1);
     vipd.send("stop");
     await Promise.race([vipd.waitLine(/^stopped/, 20_000, "vipd stop"), vipd.exited]);
   } finally {

@@ -209,6 +209,13 @@ export class Daemon {
    */
   private async startHealth(c: VipdConfig): Promise<void> {
     const host = await HealthWorkerHost.start();
+    if (host.priority.ok)
+      this.log.debug({ tid: host.priority.tid, nice: host.priority.nice }, "health worker niced");
+    else
+      this.log.warn(
+        { event: "health.priority_unchanged", reason: host.priority.reason },
+        `the health worker runs at the VRRP worker's priority: ${host.priority.reason}`,
+      );
     host.on("crashed", (err) => {
       // The last known health stays applied: a broken checker takes no server out.
       this.log.fatal(

@@ -16,6 +16,7 @@ import {
   type HealthWorkerToMain,
   type MainToHealthWorker,
 } from "../health/worker.js";
+import type { ThreadPriorityResult } from "../sys/thread-priority.js";
 
 const STATUS_TIMEOUT_MS = 5000;
 
@@ -26,6 +27,8 @@ export class HealthWorkerHost extends EventEmitter<{ crashed: [error: Error] }> 
   private nextId = 1;
   private stopping = false;
   private readonly exited: Promise<void>;
+  /** Whether the worker could lower its scheduling priority (src/health/worker.ts). */
+  priority: ThreadPriorityResult = { ok: false, reason: "not started" };
 
   private constructor(url: URL) {
     super();
@@ -50,6 +53,7 @@ export class HealthWorkerHost extends EventEmitter<{ crashed: [error: Error] }> 
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: HealthWorkerToMain) => {
         if (msg.type !== "ready") return;
+        host.priority = msg.priority;
         host.worker.off("message", onMessage);
         host.off("crashed", reject);
         resolve();

@@ -8,6 +8,7 @@
  * event-loop turn, so 20,000 probes at 1 s cost the main thread almost nothing.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { setThreadNice, type ThreadPriorityResult } from "../sys/thread-priority.js";
 import { closeCheckers, runChecker } from "./checkers/index.js";
 import type { ProbeDef } from "./probes.js";
 import {
@@ -20,6 +21,13 @@ import {
 import { CheckStats, type CheckStatsSnapshot } from "./stats.js";
 
 export const HEALTH_WORKER_TAG = "vipd-health-worker";
+
+/**
+ * The health worker's nice value. When the cores are busy the kernel then runs the VRRP worker
+ * and the main thread first: a late check costs a few milliseconds of lag, a late advert can
+ * cost a failover.
+ */
+export const HEALTH_THREAD_NICE = 10;
 
 export type MainToHealthWorker =
   | { type: "configure"; probes: ProbeDef[]; seeds: [string, ProbeSeed][]; limits: SchedulerLimits }
@@ -34,7 +42,7 @@ export interface HealthWorkerStatus {
 }
 
 export type HealthWorkerToMain =
-  | { type: "ready" }
+  | { type: "ready"; priority: ThreadPriorityResult }
   | { type: "changes"; changes: ProbeChange[] }
   | { type: "status"; id: number; status: HealthWorkerStatus }
   | { type: "stopped" };
@@ -108,7 +116,12 @@ function runWorker(): void {
         return;
     }
   });
-  post({ type: "ready" });
+  // Every error a check meets becomes its result's code and reason; none is ever shown with a
+  // stack. Node's streams read `err.stack` of every error a socket is destroyed with, and undici
+  // destroys each closed connection with one: formatting those stacks was a fifth of an HTTP
+  // check's CPU. A crash of this thread still reports its error's name and message.
+  Error.stackTraceLimit = 0;
+  post({ type: "ready", priority: setThreadNice(HEALTH_THREAD_NICE) });
 }
 
 if (!isMainThread && (workerData as { vipd?: unknown } | undefined)?.vipd === HEALTH_WORKER_TAG) runWorker();

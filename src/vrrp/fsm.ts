@@ -419,7 +419,11 @@ function onTimer(s: InstanceState, now: number): StepResult {
   let next = s;
   if (next.adverAt !== null && now >= next.adverAt) {
     actions.push({ type: "send_advert", priority: next.effectivePriority });
-    next = { ...next, adverAt: now + advertIntervalMs(next) };
+    // Counted from when the advert was due, not from when its timer fired: timers fire late, and
+    // counting from the firing would stretch every interval by that lateness. A master that fell
+    // more than an interval behind (a stalled thread) starts afresh rather than sending a burst.
+    const due = next.adverAt + advertIntervalMs(next);
+    next = { ...next, adverAt: due > now ? due : now + advertIntervalMs(next) };
   }
   if (next.garpAt !== null && now >= next.garpAt) {
     const { garp } = next.config;

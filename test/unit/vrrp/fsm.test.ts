@@ -752,6 +752,26 @@ describe("end-to-end rules over several inputs", () => {
   });
 });
 
+const adverts = (actions: Action[]) => actions.filter((a) => a.type === "send_advert");
+it("a master's adverts keep their cadence when the timer fires late, and restart after a stall", () => {
+  let s = becomeMaster();
+  const first = s.adverAt!;
+  // Each timer fires 3 ms late: the deadlines stay on the 1 s grid instead of drifting.
+  for (let i = 0; i < 5; i++) {
+    const due = s.adverAt!;
+    const r = step(s, TIMER, due + 3);
+    expect(adverts(r.actions)).toEqual([{ type: "send_advert", priority: 100 }]);
+    s = r.state;
+    expect(s.adverAt).toBe(due + 1000);
+  }
+  expect(s.adverAt).toBe(first + 5000);
+  // A stall longer than the interval: one advert, then a fresh interval from now (no burst).
+  const late = s.adverAt! + 2500;
+  const r = step(s, TIMER, late);
+  expect(adverts(r.actions)).toEqual([{ type: "send_advert", priority: 100 }]);
+  expect(r.state.adverAt).toBe(late + 1000);
+});
+
 describe("transition() is the one place a state changes", () => {
   const inputs: fc.Arbitrary<FsmInput> = fc.oneof(
     fc.constant<FsmInput>({ type: "startup" }),
