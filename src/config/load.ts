@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { VipdError } from "../errors.js";
+import { describeFileError } from "./file-error.js";
 import { type ConfigIssue, formatIssue } from "./issues.js";
 import { type ConfigResult, type ParseOptions, parseConfig } from "./parse.js";
 import type { VipdConfig } from "./types.js";
@@ -13,11 +14,9 @@ export function loadConfig(path: string, options: ParseOptions = {}): ConfigResu
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const reason = e.code === undefined ? e.message : `${e.code} (${describeErrno(e.code)})`;
     return {
       ok: false,
-      errors: [{ file: path, line: 1, col: 1, path: "", message: `cannot read: ${reason}` }],
+      errors: [{ file: path, line: 1, col: 1, path: "", message: `cannot read: ${describeFileError(err)}` }],
     };
   }
   return parseConfig(text, path, options);
@@ -35,18 +34,4 @@ export function loadConfigOrThrow(
     `${path} is not a valid config:\n${result.errors.map(formatIssue).join("\n")}`,
     { file: path, issues: result.errors },
   );
-}
-
-function describeErrno(code: string): string {
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    default:
-      return "read failed";
-  }
 }

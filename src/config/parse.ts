@@ -2,6 +2,7 @@
  * parseConfig: YAML text → a validated, defaulted VipdConfig, or every problem found, each at
  * FILE:LINE:COL. Pure: it reads no files (the caller passes the text and the name to report).
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { LineCounter, parseDocument } from "yaml";
 import { DEFAULTS } from "./defaults.js";
@@ -21,7 +22,7 @@ import {
   type VipdConfig,
   type WebhookConfig,
 } from "./types.js";
-import { readInterfaceName, readVrrp } from "./vrrp.js";
+import { type ReadConfigFile, readInterfaceName, readVrrp } from "./vrrp.js";
 
 export type ConfigResult =
   | { ok: true; config: VipdConfig; errors: []; warnings: ConfigIssue[] }
@@ -30,6 +31,8 @@ export type ConfigResult =
 export interface ParseOptions {
   /** The default for `node` (default: os.hostname()). */
   hostname?: string;
+  /** Reads the files the config names (password_file); default: fs.readFileSync as UTF-8. */
+  readFile?: ReadConfigFile;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -71,7 +74,11 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     const parsed = parseListenAddress(text);
     return parsed.ok ? parsed.value : r.fail(f, parsed.reason);
   });
-  const { vrrp, instanceNames } = readVrrp(r, map.get("vrrp"));
+  const { vrrp, instanceNames } = readVrrp(
+    r,
+    map.get("vrrp"),
+    options.readFile ?? ((path) => readFileSync(path, "utf8")),
+  );
   const virtualServers = readVirtualServers(r, map.get("virtual_servers"));
   const ipvs = readIpvs(r, map.get("ipvs"), instanceNames);
   const health = readSection(r, map, "health", (m) => readHealth(r, m));

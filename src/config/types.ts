@@ -94,6 +94,18 @@ export interface VrrpInstanceConfig {
    * (default: none) what a received unicast advert must carry. Multicast is always 255.
    */
   unicastTtl: { send: number; require?: number };
+  /** VRRPv2 only; absent: no authentication. */
+  authentication?: VrrpAuthentication;
+}
+
+/**
+ * Simple-password authentication (keepalived's auth_type PASS). `password` is the password
+ * itself, read from `password_file` when the config named one: 1..8 bytes. It must never reach
+ * a log line or the status.
+ */
+export interface VrrpAuthentication {
+  type: "pass";
+  password: string;
 }
 
 export interface SyncGroupConfig {

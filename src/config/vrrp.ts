@@ -1,8 +1,10 @@
 import { isMap, isScalar } from "yaml";
 import { DEFAULTS } from "./defaults.js";
 import { formatDuration } from "./duration.js";
+import { describeFileError } from "./file-error.js";
 import { CONFIG_KEYS } from "./keys.js";
 import { canonicalIp, ipFamily, nonUnicastReason, parseIpPrefix } from "./net.js";
+import { passwordProblem } from "./password.js";
 import type { Field, Reader } from "./reader.js";
 import { didYouMean } from "./suggest.js";
 import type {
@@ -12,6 +14,7 @@ import type {
   IpPrefix,
   SyncGroupConfig,
   TrackInterfaceConfig,
+  VrrpAuthentication,
   VrrpConfig,
   VrrpInstanceConfig,
 } from "./types.js";
@@ -44,7 +47,10 @@ export interface VrrpParseResult {
   instanceNames: string[];
 }
 
-export function readVrrp(r: Reader, field: Field | undefined): VrrpParseResult {
+/** Reads a file the config names (password_file), as text; throws the fs error. */
+export type ReadConfigFile = (path: string) => string;
+
+export function readVrrp(r: Reader, field: Field | undefined, readFile: ReadConfigFile): VrrpParseResult {
   const vrrp: VrrpConfig = {
     instances: [],
     syncGroups: [],
@@ -67,7 +73,7 @@ export function readVrrp(r: Reader, field: Field | undefined): VrrpParseResult {
   const vrids = new Map<string, { name: string; field: Field }>();
   const vipOwners = new Map<string, string>();
   for (const item of items) {
-    const instance = readInstance(r, item, { names, vrids, vipOwners });
+    const instance = readInstance(r, item, { names, vrids, vipOwners }, readFile);
     if (instance !== undefined) vrrp.instances.push(instance);
   }
   instanceNames.push(...names.keys());
@@ -87,7 +93,12 @@ interface Seen {
   vipOwners: Map<string, string>;
 }
 
-function readInstance(r: Reader, item: Field, seen: Seen): VrrpInstanceConfig | undefined {
+function readInstance(
+  r: Reader,
+  item: Field,
+  seen: Seen,
+  readFile: ReadConfigFile,
+): VrrpInstanceConfig | undefined {
   const map = r.map(item, CONFIG_KEYS.instance, "a VRRP instance mapping");
   if (map === undefined) return undefined;
   const errorsBefore = r.errorCount;
@@ -239,6 +250,9 @@ function readInstance(r: Reader, item: Field, seen: Seen): VrrpInstanceConfig | 
   }
 
   const unicastTtl = readUnicastTtl(r, map.get("unicast_ttl"));
+  const authField = map.get("authentication");
+  const authentication =
+    authField === undefined ? undefined : readAuthentication(r, authField, version, readFile);
 
   if (r.errorCount !== errorsBefore) return undefined;
   return {
@@ -258,7 +272,70 @@ function readInstance(r: Reader, item: Field, seen: Seen): VrrpInstanceConfig | 
     garp: garp as GarpConfig,
     checksumMode: checksumMode as ChecksumMode,
     unicastTtl: unicastTtl as VrrpInstanceConfig["unicastTtl"],
+    ...(authentication === undefined ? {} : { authentication }),
   };
+}
+
+/**
+ * `authentication: { type: pass, password: … }` or `{ type: pass, password_file: /path }`.
+ * No message quotes the password.
+ */
+function readAuthentication(
+  r: Reader,
+  field: Field,
+  version: 2 | 3 | undefined,
+  readFile: ReadConfigFile,
+): VrrpAuthentication | undefined {
+  const map = r.map(field, CONFIG_KEYS.authentication, "an authentication mapping");
+  if (map === undefined) return undefined;
+  if (version === 3) {
+    return r.fail(
+      field,
+      "VRRPv3 has no authentication (RFC 5798 removed it): remove authentication, or use version: 2 as the peers do",
+    );
+  }
+  const typeField = map.required("type");
+  if (typeField === undefined) return undefined;
+  const typeValue = scalarText(typeField);
+  if (typeValue?.toLowerCase() === "ah") {
+    return r.fail(
+      typeField,
+      "IPsec AH authentication (keepalived's auth_type AH) is not supported: use type: pass on both peers, or no authentication",
+    );
+  }
+  if (r.oneOf(typeField, ["pass"] as const, "authentication type") === undefined) return undefined;
+  const passwordField = map.get("password");
+  const fileField = map.get("password_file");
+  if ((passwordField === undefined) === (fileField === undefined)) {
+    return r.fail(field, "give exactly one of password and password_file");
+  }
+  let password: string | undefined;
+  let where: Field;
+  if (passwordField !== undefined) {
+    where = passwordField;
+    // Numbers are fine as long as they are written as strings: YAML reads `password: 0123` as 83.
+    password = r.string(passwordField, "a password (quote it if it looks like a number)");
+  } else {
+    where = fileField as Field;
+    const path = r.absolutePath(where, "a file path");
+    if (path === undefined) return undefined;
+    try {
+      password = readFile(path).replace(/\r?\n$/, "");
+    } catch (err) {
+      return r.fail(where, `cannot read password_file ${path}: ${describeFileError(err)}`);
+    }
+  }
+  if (password === undefined) return undefined;
+  const problem = passwordProblem(password);
+  if (problem !== undefined) {
+    const source = passwordField === undefined ? "password_file: " : "";
+    return r.fail(where, `${source}${problem}`);
+  }
+  return { type: "pass", password };
+}
+
+function scalarText(field: Field): string | undefined {
+  return isScalar(field.node) && typeof field.node.value === "string" ? field.node.value : undefined;
 }
 
 /** `unicast_ttl: N` (send and require N) or `{ send: N, require: M }`; default send 255, require none. */

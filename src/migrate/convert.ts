@@ -12,6 +12,7 @@ import { formatDuration } from "../config/duration.js";
 import { formatEndpoint, ipFamily, netmaskToPrefix, nonUnicastReason, parseIpPrefix } from "../config/net.js";
 import { type AddressFamily, SCHEDULERS } from "../config/types.js";
 import { interfaceNameProblem } from "../config/vrrp.js";
+import { type MigratedAuthentication, migrateAuthentication } from "./auth.js";
 import {
   CHECKERS,
   type CheckDefaults,
@@ -52,6 +53,7 @@ export interface MigratedInstance {
   source_address?: string;
   track_interfaces?: MigratedTrackInterface[];
   garp?: MigratedGarp;
+  authentication?: MigratedAuthentication;
 }
 
 export interface MigratedSyncGroup {
@@ -544,6 +546,7 @@ class Converter {
     let unicastTtl: number | undefined;
     let stateMaster: Statement | undefined;
     let nopreempt: Statement | undefined;
+    let authBlock: Statement | undefined;
     const vipBlocks: Statement[] = [];
     const excludedBlocks: Statement[] = [];
     const peerBlocks: Statement[] = [];
@@ -617,10 +620,7 @@ class Converter {
           trackBlocks.push(c);
           break;
         case "authentication":
-          this.warn(
-            c,
-            "not supported: RFC 3768 removed VRRP authentication; dropped (remove it from keepalived peers too, or they will discard vipd's adverts)",
-          );
+          authBlock = c;
           break;
         case "garp_master_delay": {
           const ms = this.timer(c, 0, 86_400_000);
@@ -775,6 +775,9 @@ class Converter {
       ...(garp.refresh === undefined ? {} : { refresh: garp.refresh }),
     };
     if (Object.keys(garpOut).length > 0) out.garp = garpOut;
+    const authentication =
+      authBlock === undefined ? undefined : migrateAuthentication(authBlock, v, this.tools);
+    if (authentication !== undefined) out.authentication = authentication;
 
     if (stateMaster !== undefined) {
       this.warn(

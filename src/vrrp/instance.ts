@@ -22,6 +22,7 @@ import type { IpPrefix, VrrpInstanceConfig } from "../config/types.js";
 import { VipdError } from "../errors.js";
 import { childLogger, type Logger } from "../log.js";
 import type { ReceivedPacket } from "../sys/vrrp-socket.js";
+import { passwordAuthData } from "./auth.js";
 import {
   type Action,
   createInstance,
@@ -187,6 +188,8 @@ const WARNINGS_FULL = "\u0000full";
 
 export class VrrpInstance extends EventEmitter<InstanceEvents> {
   private cfg: VrrpInstanceConfig;
+  /** The password's 8 auth-data bytes (v2 with authentication), derived from cfg. */
+  private authData: Buffer | undefined;
   private fsm: InstanceState;
   private primary: string | null;
   private readonly io: InstanceIo;
@@ -229,6 +232,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
   constructor(opts: InstanceOptions) {
     super();
     this.cfg = opts.config;
+    this.authData = authDataOf(opts.config);
     this.primary = opts.primaryIp;
     this.io = opts.io;
     this.clock = opts.clock ?? systemClock;
@@ -373,6 +377,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     }
     this.replaceFsmConfig(config, this.primary ?? placeholderIp(familyOf(config)));
     this.cfg = config;
+    this.authData = authDataOf(config);
     if (this.fsm.state === "MASTER") {
       const want = new Set(config.virtualIps.map(vipCidr));
       const have = new Set(this.held.map(vipCidr));
@@ -397,6 +402,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       advertIntervalCs: Math.round(this.cfg.advertIntervalMs / 10),
       unicast: this.cfg.unicastPeers.length > 0,
       ...(this.cfg.unicastTtl.require !== undefined ? { unicastTtl: this.cfg.unicastTtl.require } : {}),
+      ...(this.authData === undefined ? {} : { authData: this.authData }),
     };
     if (pkt.family !== this.family) return;
     const result =
@@ -559,6 +565,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
           priority,
           advertIntervalS: Math.round(this.cfg.advertIntervalMs / 1000),
           addresses,
+          ...(this.authData === undefined ? {} : { authData: this.authData }),
         }
       : {
           version: 3,
@@ -776,4 +783,8 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       this.apply(step(this.fsm, { type: "timer" }, this.clock.now()));
     });
   }
+}
+
+function authDataOf(config: VrrpInstanceConfig): Buffer | undefined {
+  return config.authentication === undefined ? undefined : passwordAuthData(config.authentication.password);
 }

@@ -1,5 +1,12 @@
 import { VipdError } from "../errors.js";
 import { formatIp, type IpFamily, ipFamilyOf, parseIpv4, parseIpv6 } from "../net/ip.js";
+import {
+  authTypeName,
+  sameAuthData,
+  VRRP_AUTH_NONE,
+  VRRP_AUTH_PASS,
+  VRRP_PASSWORD_MAX_BYTES,
+} from "./auth.js";
 
 export { formatIp };
 
@@ -171,6 +178,11 @@ export interface VrrpAdvertV2 {
   advertIntervalS: number;
   /** IPv4 addresses (VRRPv2 is IPv4 only). */
   addresses: string[];
+  /**
+   * Simple-password authentication (auth type 1): the 8 auth-data bytes (src/vrrp/auth.ts).
+   * Absent: auth type 0, auth data zero.
+   */
+  authData?: Uint8Array;
 }
 
 export interface VrrpAdvertV3 {
@@ -239,6 +251,13 @@ export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
       throw new VipdError("VRRP_ADVERT_INVALID", "VRRPv2 carries IPv4 only", { family });
     }
     checkInt("advert interval (s)", advert.advertIntervalS, 1, 255);
+    if (advert.authData !== undefined && advert.authData.length !== VRRP_PASSWORD_MAX_BYTES) {
+      throw new VipdError(
+        "VRRP_ADVERT_INVALID",
+        `auth data must be ${VRRP_PASSWORD_MAX_BYTES} bytes, got ${advert.authData.length}`,
+        {},
+      );
+    }
   } else if (advert.version === 3) {
     checkInt("max advert interval (cs)", advert.maxAdvertIntervalCs, 1, 4095);
   } else {
@@ -256,8 +275,11 @@ export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
   buf[2] = advert.priority;
   buf[3] = advert.addresses.length;
   if (advert.version === 2) {
-    buf[4] = 0; // auth type 0: no authentication
     buf[5] = advert.advertIntervalS;
+    if (advert.authData !== undefined) {
+      buf[4] = VRRP_AUTH_PASS;
+      buf.set(advert.authData, buf.length - VRRP_V2_AUTH_LEN);
+    }
   } else {
     buf.writeUInt16BE(advert.maxAdvertIntervalCs & 0x0fff, 4); // top 4 bits reserved, zero
   }
@@ -275,8 +297,8 @@ export function encodeAdvert(advert: VrrpAdvert, opts: EncodeOptions): Buffer {
  * adverts of every instance on the socket). `interface`: it arrived on another interface than the
  * socket's (queued before SO_BINDTODEVICE took effect); the socket layer checks that first.
  * Validation then checks the rest in this order: ip_header (IPv4 only, before the VRRP
- * message), ttl, length, version, checksum, type, address_count, vrid, auth_type,
- * advert_interval.
+ * message), ttl, length, version, checksum, type, address_count, vrid, auth_type, auth
+ * (a simple password that differs from ours), advert_interval.
  */
 export type DropReason =
   | "queue_overflow"
@@ -290,6 +312,7 @@ export type DropReason =
   | "address_count"
   | "vrid"
   | "auth_type"
+  | "auth"
   | "advert_interval";
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -304,6 +327,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "address_count",
   "vrid",
   "auth_type",
+  "auth",
   "advert_interval",
 ];
 
@@ -331,7 +355,7 @@ function drop(reason: DropReason, detail: string): { ok: false; reason: DropReas
 const hex16 = (n: number) => `0x${n.toString(16).padStart(4, "0")}`;
 
 type Decoded =
-  | { ok: true; advert: ReceivedAdvert; authType: number }
+  | { ok: true; advert: ReceivedAdvert; authType: number; authData: Buffer }
   | { ok: false; reason: DropReason; detail: string };
 
 /** length, version, checksum, type, address_count — in that order. */
@@ -411,12 +435,14 @@ function decodeChecked(payload: Buffer, opts: DecodeOptions, expectVersion?: 2 |
       ok: true,
       advert: { version: 2, ...base, advertIntervalS: payload[5]! },
       authType: payload[4]!,
+      authData: payload.subarray(payload.length - VRRP_V2_AUTH_LEN),
     };
   }
   return {
     ok: true,
     advert: { version: 3, ...base, maxAdvertIntervalCs: payload.readUInt16BE(4) & 0x0fff },
-    authType: 0,
+    authType: VRRP_AUTH_NONE,
+    authData: Buffer.alloc(0),
   };
 }
 
@@ -459,8 +485,8 @@ export interface ValidateExpect {
   family: IpFamily;
   /** Our advert interval; v2 drops adverts with a different one (RFC 3768 §7.1). */
   advertIntervalCs: number;
-  /** Only 0 (no authentication) is supported. */
-  authType?: 0;
+  /** v2: our simple password's 8 auth-data bytes (auth type 1); absent: auth type 0. */
+  authData?: Uint8Array;
   /**
    * The instance speaks unicast (it has unicast peers). Only then is a unicast-addressed advert
    * held to the unicast rules below; a multicast instance requires TTL 255 of everything, since
@@ -485,12 +511,13 @@ function isMulticast(address: string): boolean {
  * Full receive validation for one instance. Checks in this fixed order, stopping at the
  * first failure: ttl (255; a unicast instance's unicast adverts: `expect.unicastTtl`, or any), length,
  * version, checksum, type, address_count, vrid,
- * auth_type (v2: must be 0), advert_interval (v2: must equal ours; v3: must not be 0).
+ * auth_type (v2: must be ours), auth (v2 with a password: the 8 auth-data bytes must be ours),
+ * advert_interval (v2: must equal ours; v3: must not be 0).
  *
- * Authentication: vipd supports only auth type 0. RFC 3768 removed simple-text and IP-AH
- * authentication (types 1 and 2 are "reserved"), and a v2 receiver must drop a packet whose
- * auth type differs from its own, so any non-zero type is dropped with `auth_type`.
- * The 8 auth-data bytes are not inspected.
+ * Authentication (v2 only): no authentication (type 0) or a simple password (type 1, as
+ * keepalived's auth_type PASS). A receiver drops a packet whose auth type differs from its own
+ * (`auth_type`; IPsec AH, type 2, is never ours) and, with a password, one whose auth data
+ * differs (`auth`). Without a password the auth data is not inspected, as RFC 3768 says.
  */
 export function validateAdvert(input: ValidateInput, expect: ValidateExpect): DecodeResult {
   if (input.family !== expect.family) {
@@ -521,9 +548,13 @@ export function validateAdvert(input: ValidateInput, expect: ValidateExpect): De
   const { advert } = r;
   if (advert.vrid !== expect.vrid) return drop("vrid", `VRID ${advert.vrid} is not ours (${expect.vrid})`);
   if (advert.version === 2) {
-    if (r.authType !== (expect.authType ?? 0)) {
-      return drop("auth_type", `auth type ${r.authType}; only 0 (no authentication) is supported`);
+    const ourType = expect.authData === undefined ? VRRP_AUTH_NONE : VRRP_AUTH_PASS;
+    if (r.authType !== ourType) {
+      return drop("auth_type", `auth type ${authTypeName(r.authType)}, ours is ${authTypeName(ourType)}`);
     }
+    // The detail never shows either password: it goes to logs.
+    if (expect.authData !== undefined && !sameAuthData(r.authData, expect.authData))
+      return drop("auth", "the simple password differs from ours");
     if (advert.advertIntervalS * 100 !== expect.advertIntervalCs) {
       return drop(
         "advert_interval",

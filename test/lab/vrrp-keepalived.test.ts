@@ -1,6 +1,6 @@
 /**
- * Issue 3, lab requirement 5: vipd interoperates with keepalived 2.2.7 (the Debian package),
- * VRRPv2 and VRRPv3, in both roles. Two directors on one bridge, one running keepalived and the
+ * vipd interoperates with keepalived 2.2.7 (the Debian package), VRRPv2 (without and with a
+ * simple password, keepalived's auth_type PASS) and VRRPv3, in both roles. Two directors on one bridge, one running keepalived and the
  * other vipd, with the same VIP list:
  * - keepalived master, vipd backup; then vipd master, keepalived backup;
  * - failover both ways: the master's link goes down and the backup takes the VIP (the client's
@@ -39,12 +39,14 @@ beforeAll(() => ensureBuilt());
 
 describe.each([
   { version: 2 as const, advertIntervalMs: 1000, prefix: "vka2" },
+  // Most keepalived pairs in the field use a simple password (docs/vrrp.md).
+  { version: 2 as const, advertIntervalMs: 1000, prefix: "vkap", password: "s3cret" },
   // keepalived 2.2.7 always checksums VRRPv3 over IPv4 with the pseudo-header (it has no
   // message-only option and rejects that form), which is also vipd's default.
   { version: 3 as const, advertIntervalMs: 100, prefix: "vka3" },
 ])(
-  "VRRPv$version (advert $advertIntervalMs ms) with keepalived 2.2.7",
-  ({ version, advertIntervalMs, prefix }) => {
+  "VRRPv$version (advert $advertIntervalMs ms, password $password) with keepalived 2.2.7",
+  ({ version, advertIntervalMs, prefix, password }) => {
     let dl: DirectorLab;
 
     beforeAll(async () => {
@@ -65,6 +67,7 @@ describe.each([
           version,
           advertIntervalMs,
           priority,
+          ...(password !== undefined ? { password } : {}),
           vipd: { logLevel: "debug" },
         });
         let master: VrrpDaemon;

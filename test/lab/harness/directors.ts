@@ -139,6 +139,8 @@ export interface DirectorSpec {
   priority: number;
   /** Default true. */
   preempt?: boolean;
+  /** VRRPv2 simple password (keepalived's auth_type PASS); default none. */
+  password?: string;
   /** vipd only: extra settings for the director's config (webhooks, log level). */
   vipd?: Pick<VipdSpec, "webhooks" | "logLevel" | "heartbeatTimeoutMs">;
 }
@@ -165,6 +167,7 @@ export async function startDirector(
           advertIntervalMs: spec.advertIntervalMs,
           preempt: spec.preempt ?? true,
           virtualIps: [VIP_CIDR],
+          ...(spec.password !== undefined ? { authPass: spec.password } : {}),
         },
       ],
     });
@@ -182,6 +185,7 @@ export async function startDirector(
         advertIntervalMs: spec.advertIntervalMs,
         preempt: spec.preempt ?? true,
         virtualIps: [VIP_CIDR],
+        ...(spec.password !== undefined ? { password: spec.password } : {}),
       },
     ],
   });

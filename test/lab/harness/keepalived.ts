@@ -51,6 +51,8 @@ export interface KeepalivedInstance {
   unicastSrcIp?: string;
   /** The initial state; default BACKUP (the one vipd also starts in). */
   state?: "BACKUP" | "MASTER";
+  /** `authentication { auth_type PASS auth_pass … }` (VRRPv2). */
+  authPass?: string;
 }
 
 export interface KeepalivedConfig {
@@ -106,6 +108,8 @@ export function keepalivedConf(cfg: KeepalivedConfig): string {
     }
     if (inst.unicastSrcIp !== undefined) out.push(`  unicast_src_ip ${inst.unicastSrcIp}`);
     if (inst.unicastTtl !== undefined) out.push(`  unicast_ttl ${inst.unicastTtl}`);
+    if (inst.authPass !== undefined)
+      out.push("  authentication {", "    auth_type PASS", `    auth_pass ${inst.authPass}`, "  }");
     out.push("  virtual_ipaddress {");
     for (const vip of inst.virtualIps) out.push(`    ${vip} dev ${inst.interface}`);
     out.push("  }", "}", "");

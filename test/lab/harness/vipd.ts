@@ -48,6 +48,8 @@ export interface VipdInstanceSpec {
   checksumMode?: "pseudo" | "message";
   garpRepeat?: number;
   trackInterfaces?: { name: string; weight: number }[];
+  /** VRRPv2 simple password (authentication: { type: pass, password }). */
+  password?: string;
 }
 
 export interface VipdWebhookSpec {
@@ -99,6 +101,7 @@ export function vipdYaml(
         ...(i.trackInterfaces?.length ? { track_interfaces: i.trackInterfaces } : {}),
         ...(i.checksumMode !== undefined ? { checksum_mode: i.checksumMode } : {}),
         ...(i.garpRepeat !== undefined ? { garp: { repeat: i.garpRepeat } } : {}),
+        ...(i.password !== undefined ? { authentication: { type: "pass", password: i.password } } : {}),
       })),
     },
   };

@@ -22,6 +22,7 @@ const zeroDrops = {
   address_count: 0,
   vrid: 0,
   auth_type: 0,
+  auth: 0,
   advert_interval: 0,
 };
 

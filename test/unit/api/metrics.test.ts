@@ -120,6 +120,7 @@ describe("renderPrometheus", () => {
       "address_count",
       "vrid",
       "auth_type",
+      "auth",
       "advert_interval",
     ]);
   });

@@ -384,3 +384,86 @@ describe("vrrp instance: unicast_ttl", () => {
     ]);
   });
 });
+
+describe("vrrp instance: authentication", () => {
+  const cfg = (auth: string, version = 2) =>
+    `vrrp:\n  instances:\n    - name: a\n      interface: eth0\n      vrid: 1\n      version: ${version}\n      virtual_ips: [10.0.0.1/24]\n      authentication: ${auth}\n`;
+  const files: Record<string, string> = {
+    "/etc/vipd/pw": "s3cret\n",
+    "/etc/vipd/crlf": "s3cret\r\n",
+    "/etc/vipd/long": "123456789\n",
+  };
+  const readFile = (path: string): string => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
+    return text;
+  };
+  const authOf = (auth: string, version = 2) => {
+    const r = parseConfig(cfg(auth, version), "t.yaml", { readFile });
+    return r.ok ? r.config.vrrp.instances[0]?.authentication : r.errors.map(formatIssue);
+  };
+
+  it("takes a password inline or from a file (one trailing newline dropped), and none by default", () => {
+    expect(authOf("{ type: pass, password: s3cret }")).toEqual({ type: "pass", password: "s3cret" });
+    expect(authOf("{ type: pass, password: '12345678' }")).toEqual({ type: "pass", password: "12345678" });
+    expect(authOf("{ type: pass, password_file: /etc/vipd/pw }")).toEqual({
+      type: "pass",
+      password: "s3cret",
+    });
+    expect(authOf("{ type: pass, password_file: /etc/vipd/crlf }")).toEqual({
+      type: "pass",
+      password: "s3cret",
+    });
+    const none = parseConfig(cfg("x").replace("      authentication: x\n", ""), "t.yaml");
+    expect(none.ok && "authentication" in (none.config.vrrp.instances[0] ?? {})).toBe(false);
+  });
+
+  it("rejects what keepalived would truncate or cannot send, naming the field and never the password", () => {
+    const long = authOf("{ type: pass, password: toolongsecret }");
+    expect(long).toEqual(["t.yaml:8:47: the password is 13 bytes; VRRPv2 carries at most 8"]);
+    expect(JSON.stringify(long)).not.toContain("toolongsecret");
+    expect(authOf("{ type: pass, password_file: /etc/vipd/long }")).toEqual([
+      expect.stringMatching(
+        /^t\.yaml:8:52: password_file: the password is 9 bytes; VRRPv2 carries at most 8/,
+      ),
+    ]);
+    expect(authOf("{ type: pass, password_file: /etc/vipd/missing }")).toEqual([
+      expect.stringMatching(
+        /^t\.yaml:8:52: cannot read password_file \/etc\/vipd\/missing: ENOENT \(no such file\)/,
+      ),
+    ]);
+    expect(authOf("{ type: pass, password_file: pw }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:52: 'pw' must be an absolute path/),
+    ]);
+    expect(authOf("{ type: pass, password: '' }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:47: expected a password .*got an empty string/),
+    ]);
+    expect(authOf("{ type: pass, password: 1234 }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:47: expected a password \(quote it if it looks like a number\)/),
+    ]);
+  });
+
+  it("needs exactly one of password and password_file, and a type", () => {
+    expect(authOf("{ type: pass }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:23: give exactly one of password and password_file/),
+    ]);
+    expect(authOf("{ type: pass, password: a, password_file: /etc/vipd/pw }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:23: give exactly one of password and password_file/),
+    ]);
+    expect(authOf("{ password: a }")).toEqual([expect.stringMatching(/^t\.yaml:8:23: .*'type'/)]);
+  });
+
+  it("rejects IPsec AH, unknown types and any authentication on VRRPv3 with a reason", () => {
+    expect(authOf("{ type: ah, password: a }")).toEqual([
+      expect.stringMatching(
+        /^t\.yaml:8:31: IPsec AH authentication \(keepalived's auth_type AH\) is not supported/,
+      ),
+    ]);
+    expect(authOf("{ type: md5, password: a }")).toEqual([
+      expect.stringMatching(/^t\.yaml:8:31: unknown authentication type 'md5'; expected one of: pass/),
+    ]);
+    expect(authOf("{ type: pass, password: a }", 3)).toEqual([
+      expect.stringMatching(/^t\.yaml:8:23: VRRPv3 has no authentication \(RFC 5798 removed it\)/),
+    ]);
+  });
+});

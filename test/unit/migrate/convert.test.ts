@@ -350,13 +350,9 @@ describe("vrrp_instance", () => {
     expect(warnings(owner)[0]).toMatch(/priority 255 \(address owner\) is not changed by tracking/);
   });
 
-  it("warns about authentication, scripts and notifications, and anything unknown", () => {
+  it("warns about scripts and notifications, and anything unknown", () => {
     const result = convert(
       instance(`${VIP}
-    authentication {
-        auth_type PASS
-        auth_pass secret
-    }
     track_script {
         chk
     }
@@ -366,17 +362,74 @@ describe("vrrp_instance", () => {
     use_vmac`),
     );
     expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
-      "7:5 authentication",
-      "11:5 track_script",
-      "14:5 notify_master",
-      "15:5 notify",
-      "16:5 smtp_alert",
-      "17:5 use_vmac",
+      "7:5 track_script",
+      "10:5 notify_master",
+      "11:5 notify",
+      "12:5 smtp_alert",
+      "13:5 use_vmac",
     ]);
-    expect(result.warnings[0]?.message).toMatch(/RFC 3768 removed VRRP authentication/);
-    expect(result.warnings[1]?.message).toMatch(/not supported yet/);
-    expect(result.warnings[2]?.message).toMatch(/use alerts\.webhooks instead \(event vrrp\.state\)/);
+    expect(result.warnings[0]?.message).toMatch(/not supported yet/);
+    expect(result.warnings[1]?.message).toMatch(/use alerts\.webhooks instead \(event vrrp\.state\)/);
     validated(result);
+  });
+
+  describe("authentication, as keepalived 2.2.7 reads it", () => {
+    const auth = (body: string, extra = "") =>
+      convert(instance(`${VIP}\n${extra}    authentication {\n${body}\n    }`));
+    const authOf = (r: ConvertResult) => r.config.vrrp?.instances[0]?.authentication;
+    const at = (r: ConvertResult) => r.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}: ${w.message}`);
+
+    it("auth_type PASS becomes a password that vipd's parser accepts, with no warning", () => {
+      const r = auth("        auth_type PASS\n        auth_pass s3cret");
+      expect(authOf(r)).toEqual({ type: "pass", password: "s3cret" });
+      expect(r.warnings).toEqual([]);
+      expect(validated(r).vrrp.instances[0]?.authentication).toEqual({ type: "pass", password: "s3cret" });
+    });
+
+    it("a password over 8 bytes is cut to 8, as keepalived sends it, with a warning at auth_pass", () => {
+      const r = auth("        auth_type PASS\n        auth_pass 1234567890");
+      expect(authOf(r)).toEqual({ type: "pass", password: "12345678" });
+      expect(at(r)).toEqual([
+        "9:19 auth_pass: longer than 8 bytes: keepalived sends only its first 8, and so does this config",
+      ]);
+      validated(r);
+      const split = auth("        auth_type PASS\n        auth_pass abcdefgé");
+      expect(authOf(split)).toBeUndefined();
+      expect(at(split)).toEqual([expect.stringMatching(/^9:19 auth_pass: .*end inside a UTF-8 character/)]);
+    });
+
+    it("what keepalived runs without authentication gives none, each with a warning at its keyword", () => {
+      const lower = auth("        auth_type pass\n        auth_pass s3cret");
+      expect(authOf(lower)).toBeUndefined();
+      expect(at(lower)).toEqual([
+        "8:19 auth_type: keepalived rejects auth_type 'pass' (it compares case: only PASS means a password) and runs without authentication; so does this config",
+      ]);
+      const noPass = auth("        auth_type PASS");
+      expect(authOf(noPass)).toBeUndefined();
+      expect(at(noPass)).toEqual([
+        "8:19 auth_type: keepalived ignores auth_type PASS without auth_pass; dropped",
+      ]);
+      const noType = auth("        auth_pass s3cret");
+      expect(authOf(noType)).toBeUndefined();
+      expect(at(noType)).toEqual([
+        "8:19 auth_pass: auth_pass without auth_type: keepalived sends no authentication; dropped",
+      ]);
+      const v3 = auth("        auth_type PASS\n        auth_pass s3cret", "    version 3\n");
+      expect(authOf(v3)).toBeUndefined();
+      expect(at(v3)).toEqual([
+        "8:5 authentication: keepalived ignores authentication on VRRPv3 (the RFC has none); dropped",
+      ]);
+      for (const r of [lower, noPass, noType, v3]) validated(r);
+    });
+
+    it("IPsec AH is not translated, and the warning says what the peers must do first", () => {
+      const r = auth("        auth_type AH\n        auth_pass s3cret");
+      expect(authOf(r)).toBeUndefined();
+      expect(at(r)).toEqual([
+        expect.stringMatching(/^8:19 auth_type: IPsec AH .* switch the pair to auth_type PASS/),
+      ]);
+      validated(r);
+    });
   });
 
   it("skips instances vipd could not run, saying why", () => {

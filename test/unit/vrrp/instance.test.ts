@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { VrrpInstanceConfig } from "../../../src/config/types.js";
+import { passwordAuthData } from "../../../src/vrrp/auth.js";
 import { type TransitionEvent, VrrpInstance } from "../../../src/vrrp/instance.js";
-import type { VrrpAdvert } from "../../../src/vrrp/packet.js";
+import { encodeAdvert, VRRP_MCAST_V4, type VrrpAdvert } from "../../../src/vrrp/packet.js";
 import {
   captureLogger,
   FakeClock,
@@ -123,6 +124,38 @@ describe("VrrpInstance: as master", () => {
     s.clock.advance(3 * 1000 + 1000);
     expect(s.inst.state).toBe("MASTER");
     expect(s.io.sent[0]?.advert).toMatchObject({ version: 2, advertIntervalS: 1 });
+  });
+
+  it("VRRPv2 with a simple password sends it, drops adverts with another one and never shows it", async () => {
+    const s = setup({ version: 2, advertIntervalMs: 1000, authentication: { type: "pass", password: "pw" } });
+    await s.inst.start();
+    const otherPassword = (password: string, priority: number) => {
+      const payload = encodeAdvert(
+        {
+          version: 2,
+          vrid: 51,
+          priority,
+          advertIntervalS: 1,
+          addresses: ["10.0.0.100"],
+          authData: passwordAuthData(password),
+        },
+        { family: "inet", src: "10.0.0.9", dst: VRRP_MCAST_V4 },
+      );
+      return rx4(ipv4Packet("10.0.0.9", VRRP_MCAST_V4, 255, payload));
+    };
+    // A higher priority with the wrong password must not hold this node back.
+    s.inst.receive(otherPassword("nope", 200));
+    expect(s.inst.status().drops.auth).toBe(1);
+    s.clock.advance(4000);
+    expect(s.inst.state).toBe("MASTER");
+    const sent = s.io.sent[0]?.advert;
+    expect(sent?.version === 2 && Buffer.from(sent.authData ?? []).toString("hex")).toBe("7077000000000000");
+    // The right password is heard: a higher priority takes over.
+    s.inst.receive(otherPassword("pw", 200));
+    expect(s.inst.state).toBe("BACKUP");
+    expect(s.inst.status().drops.auth).toBe(1);
+    expect(JSON.stringify(s.inst.status())).not.toContain('"pw"');
+    expect(JSON.stringify(s.lines)).not.toContain('pw"');
   });
 
   it("steps down to a higher priority and removes its VIPs", async () => {

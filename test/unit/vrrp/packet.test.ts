@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VipdError } from "../../../src/errors.js";
+import { passwordAuthData } from "../../../src/vrrp/auth.js";
 import {
   advertIntervalCs,
   compareIp,
@@ -108,6 +109,34 @@ describe("golden vectors (RFC layouts, keepalived 2.2.7 captures)", () => {
       ...advert,
       src: "10.99.0.2",
       checksumMode: "message",
+    });
+  });
+
+  it("v2 with auth_type PASS from keepalived 2.2.7 (password s3cret zero-padded, checksum 0x0136)", () => {
+    // VRID 7, priority 150, 1 s, 10.66.0.100: tcpdump on the peer of keepalived's veth.
+    const bytes = hex("2107 9601 0101 0136 0a42 0064 7333 6372 6574 0000");
+    const advert: VrrpAdvert = {
+      version: 2,
+      vrid: 7,
+      priority: 150,
+      advertIntervalS: 1,
+      addresses: ["10.66.0.100"],
+      authData: passwordAuthData("s3cret"),
+    };
+    expect(encodeAdvert(advert, { family: "inet" })).toEqual(bytes);
+    expect(expectedChecksum(bytes)).toBe(0x0136);
+    const expect2 = { version: 2 as const, vrid: 7, family: "inet" as const, advertIntervalCs: 100 };
+    const packet = { family: "inet" as const, ttlOrHopLimit: 255, src: "10.66.0.1", dst: "224.0.0.18" };
+    expect(
+      validateAdvert({ ...packet, payload: bytes }, { ...expect2, authData: passwordAuthData("s3cret") }).ok,
+    ).toBe(true);
+    expect(
+      validateAdvert({ ...packet, payload: bytes }, { ...expect2, authData: passwordAuthData("s3cret!") }),
+    ).toEqual({ ok: false, reason: "auth", detail: "the simple password differs from ours" });
+    expect(validateAdvert({ ...packet, payload: bytes }, expect2)).toEqual({
+      ok: false,
+      reason: "auth_type",
+      detail: "auth type 1 (simple password), ours is 0 (none)",
     });
   });
 
@@ -564,13 +593,47 @@ describe("validateAdvert reasons", () => {
     });
   });
 
-  it("auth_type: v2 with simple-text (1) or IP-AH (2) authentication", () => {
+  it("auth_type: v2 whose auth type is not ours (none, simple password, IPsec AH)", () => {
     for (const t of [1, 2, 255]) {
       const b = patched(v2(), (x) => {
         x[4] = t;
       });
       expect(reason(validateAdvert(input(b), v4Expect({ version: 2 })))).toBe("auth_type");
     }
+    const withPassword = v4Expect({ version: 2, authData: passwordAuthData("pw") });
+    for (const t of [0, 2]) {
+      const b = patched(v2({ authData: passwordAuthData("pw") }), (x) => {
+        x[4] = t;
+      });
+      expect(reason(validateAdvert(input(b), withPassword))).toBe("auth_type");
+    }
+  });
+
+  it("auth: every one of the 8 auth-data bytes counts, and the detail never shows a password", () => {
+    const ours = passwordAuthData("12345678");
+    const e2 = v4Expect({ version: 2, authData: ours });
+    expect(reason(validateAdvert(input(v2({ authData: ours })), e2))).toBe("ok");
+    for (let i = 0; i < 8; i++) {
+      const theirs = Buffer.from(ours);
+      theirs[i]! ^= 0x01;
+      const r = validateAdvert(input(v2({ authData: theirs })), e2);
+      expect(r).toEqual({ ok: false, reason: "auth", detail: "the simple password differs from ours" });
+    }
+    // A prefix of ours is another password: "1234567" is padded with a zero.
+    expect(reason(validateAdvert(input(v2({ authData: passwordAuthData("1234567") })), e2))).toBe("auth");
+    // Without a password of our own the auth data is not looked at (RFC 3768).
+    const junk = patched(v2(), (x) => {
+      x.fill(0xaa, x.length - 8);
+    });
+    expect(reason(validateAdvert(input(junk), v4Expect({ version: 2 })))).toBe("ok");
+  });
+
+  it("encodes a password as auth type 1 with its 8 bytes, and refuses auth data of another size", () => {
+    const b = v2({ authData: passwordAuthData("ab") });
+    expect(b[4]).toBe(1);
+    expect(b.subarray(b.length - 8)).toEqual(hex("6162 0000 0000 0000"));
+    expect(expectedChecksum(b)).toBe(b.readUInt16BE(6));
+    expect(() => v2({ authData: Buffer.alloc(7) })).toThrow(/auth data must be 8 bytes, got 7/);
   });
 
   it("advert_interval: v2 interval differs from ours; v3 interval 0", () => {
