@@ -175,6 +175,12 @@ export function renderPrometheus(status: DaemonStatus): string {
     ]),
   );
   e.family(
+    "vipd_vrrp_resigned",
+    "gauge",
+    "1 while an operator has resigned the instance (vipd vrrp resign).",
+    instances.map((i) => [inst(i.name), i.resigned ? 1 : 0]),
+  );
+  e.family(
     "vipd_vrrp_last_transition_timestamp_seconds",
     "gauge",
     "When an instance last changed state, in seconds since the epoch.",

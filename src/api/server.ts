@@ -44,13 +44,18 @@ export type ServerAdminAction = (
   realServer: string,
 ) => unknown;
 
+/** `vipd vrrp resign|resume INSTANCE`: a planned handover of one VRRP instance. */
+export type VrrpOperatorAction = (action: "resign" | "resume", instance: string) => unknown;
+
 export interface ApiActions {
   reload?: ApiAction;
   resync?: ApiAction;
   server?: ServerAdminAction;
+  vrrp?: VrrpOperatorAction;
 }
 
 const SERVER_ACTIONS = ["drain", "disable", "enable"] as const;
+const VRRP_ACTIONS = ["resign", "resume"] as const;
 
 export interface ApiServerOptions {
   socketPath: string;
@@ -278,6 +283,28 @@ function serverRoute(action: ServerAdminAction | undefined, log: Logger): Route 
   };
 }
 
+/** POST /vrrp?action=resign|resume&instance=NAME. */
+function vrrpRoute(action: VrrpOperatorAction | undefined, log: Logger): Route {
+  return {
+    methods: ["POST"],
+    handle: async (req) => {
+      const query = new URL(req.url ?? "/", "http://vipd").searchParams;
+      const name = query.get("action") ?? "";
+      const instance = query.get("instance") ?? "";
+      if (!(VRRP_ACTIONS as readonly string[]).includes(name))
+        return errorReply(
+          400,
+          "API_BAD_REQUEST",
+          `action must be one of ${VRRP_ACTIONS.join(", ")}, got '${name}'`,
+        );
+      if (instance === "") return errorReply(400, "API_BAD_REQUEST", "instance is required");
+      const run =
+        action === undefined ? undefined : () => action(name as (typeof VRRP_ACTIONS)[number], instance);
+      return actionRoute(`vrrp.${name}`, run, log.child({ instance })).handle(req);
+    },
+  };
+}
+
 /** What answers on a unix socket path: "alive" (something accepted), "dead" (refused), or the errno. */
 export function probeSocket(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<"alive" | "dead" | string> {
   return new Promise((resolve) => {
@@ -323,6 +350,7 @@ export class ApiServer {
     routes.set("/reload", actionRoute("reload", opts.actions?.reload, this.log));
     routes.set("/resync", actionRoute("resync", opts.actions?.resync, this.log));
     routes.set("/server", serverRoute(opts.actions?.server, this.log));
+    routes.set("/vrrp", vrrpRoute(opts.actions?.vrrp, this.log));
     routes.set("/", {
       methods: ["GET", "HEAD"],
       handle: () =>
@@ -334,6 +362,7 @@ export class ApiServer {
               "POST /reload",
               "POST /resync",
               "POST /server?action=drain|disable|enable&virtual_server=VS&real_server=RS",
+              "POST /vrrp?action=resign|resume&instance=NAME",
             ],
           }),
         ),

@@ -84,6 +84,8 @@ export interface VrrpInstanceStatus {
   lastTransition: VrrpTransitionStatus | null;
   fault: string | null;
   demoted: string | null;
+  /** An operator resigned it (`vipd vrrp resign`): it stays out of MASTER until resumed. */
+  resigned: boolean;
   transitions: number;
   advertsSent: number;
   advertsReceived: number;
@@ -185,6 +187,7 @@ export interface InstanceStatusInput {
   master: { ip: string; priority: number } | null;
   fault: string | null;
   demoted: string | null;
+  resigned?: boolean;
   vips: readonly string[];
   counters: {
     advertsSent: number;
@@ -399,6 +402,7 @@ export function vrrpInstanceStatus(s: InstanceStatusInput, last?: TransitionInpu
           },
     fault: s.fault,
     demoted: s.demoted,
+    resigned: s.resigned ?? false,
     transitions: s.counters.transitions,
     advertsSent: s.counters.advertsSent,
     advertsReceived: s.counters.advertsReceived,
@@ -674,7 +678,7 @@ function vrrpLines(v: VrrpStatus, now: number): string[] {
   for (const i of v.instances) {
     rows.push([
       i.name,
-      i.state,
+      i.resigned ? `${i.state} (resigned)` : i.state,
       priorityText(i),
       `${i.vrid}${i.version === 2 ? " (v2)" : ""}`,
       i.interface,
@@ -692,6 +696,7 @@ function vrrpLines(v: VrrpStatus, now: number): string[] {
     }
     if (i.fault !== null) notes.push(`fault: ${i.fault}`);
     if (i.demoted !== null) notes.push(`demoted: ${i.demoted}`);
+    if (i.resigned) notes.push("resigned by the operator (vipd vrrp resume to undo)");
     notes.push(`adverts sent ${i.advertsSent}, received ${i.advertsReceived}`);
     const drops = dropsText(i.drops);
     if (drops !== "") notes.push(`dropped: ${drops}`);

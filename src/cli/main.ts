@@ -11,12 +11,14 @@ import { migrateCommand } from "./migrate.js";
 import { runCommand } from "./run.js";
 import { serverCommand } from "./server.js";
 import { statusCommand } from "./status.js";
+import { vrrpCommand } from "./vrrp.js";
 
 export const COMMANDS: readonly CliCommand[] = [
   runCommand,
   checkCommand,
   statusCommand,
   serverCommand,
+  vrrpCommand,
   migrateCommand,
 ];
 

@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
-import { requestApi } from "../api/client.js";
-import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, usageError } from "./command.js";
-import { apiFailure, DEFAULT_SOCKET_PATH, daemonSocket } from "./status.js";
+import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH } from "./command.js";
+import { runOperatorCommand } from "./operator.js";
+import { DEFAULT_SOCKET_PATH } from "./status.js";
 
 const ACTIONS = ["drain", "disable", "enable"] as const;
 
@@ -33,53 +32,19 @@ command line.
   run: runServer,
 };
 
-export async function runServer(args: string[], io: CliIo): Promise<number> {
-  let values: { config?: string; socket?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        config: { type: "string", short: "c" },
-        socket: { type: "string", short: "s" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (err) {
-    return usageError(io, serverCommand, (err as Error).message);
-  }
-  if (values.help) {
-    io.stdout.write(serverCommand.usage);
-    return EXIT.OK;
-  }
-  const [action, vs, rs, extra] = positionals;
-  if (action === undefined || !(ACTIONS as readonly string[]).includes(action))
-    return usageError(io, serverCommand, `the action must be one of ${ACTIONS.join(", ")}`);
-  if (vs === undefined || rs === undefined)
-    return usageError(io, serverCommand, "give a virtual server and a real server");
-  if (extra !== undefined) return usageError(io, serverCommand, `unexpected argument '${extra}'`);
-  const socket = daemonSocket(values);
-  if (typeof socket !== "string") return usageError(io, serverCommand, socket.error);
-  const query = new URLSearchParams({ action, virtual_server: vs, real_server: rs });
-  try {
-    const res = await requestApi(socket, `/server?${query}`, { method: "POST" });
-    const body = JSON.parse(res.body) as {
-      ok?: boolean;
-      error?: { code: string; message: string };
-      result?: { state?: string };
-    };
-    if (res.status === 200 && body.ok) {
-      io.stdout.write(
-        `${rs} of ${vs}: ${action}${body.result?.state ? ` (now ${body.result.state})` : ""}\n`,
-      );
-      return EXIT.OK;
-    }
-    const e = body.error ?? { code: "API_ERROR", message: res.body.trim() };
-    io.stderr.write(`vipd server: ${e.code}: ${e.message}\n`);
-    return EXIT.FAILURE;
-  } catch (err) {
-    return apiFailure(io, serverCommand, err);
-  }
+export function runServer(args: string[], io: CliIo): Promise<number> {
+  return runOperatorCommand(
+    {
+      command: serverCommand,
+      actions: ACTIONS,
+      names: ["VIRTUAL_SERVER", "REAL_SERVER"],
+      describeNames: "a virtual server and a real server",
+      path: (action, [vs, rs]) =>
+        `/server?${new URLSearchParams({ action, virtual_server: vs ?? "", real_server: rs ?? "" })}`,
+      done: (action, [vs, rs], result) =>
+        `${rs} of ${vs}: ${action}${typeof result.state === "string" ? ` (now ${result.state})` : ""}`,
+    },
+    args,
+    io,
+  );
 }

@@ -102,7 +102,7 @@ export const KEY_READERS: Readonly<Record<CheckKey, KeyReader>> = {
   cert_file: file,
   key_file: file,
   send: (r, f) => r.string(f, "a string to send"),
-  command: readCommand,
+  command: (r, f) => readCommand(r, f),
   dynamic_weight: flag,
   name: readQueryName,
   record: (r, f) => oneOfUpper(r, f, DNS_RECORD_TYPES, "DNS record type"),
@@ -294,7 +294,7 @@ function readQueryName(r: Reader, f: Field): string | undefined {
 }
 
 /** argv, never a shell command line: a plain string is refused with the list it probably meant. */
-function readCommand(r: Reader, f: Field): string[] | undefined {
+export function readCommand(r: Reader, f: Field, key = "command"): string[] | undefined {
   if (isScalar(f.node) && typeof f.node.value === "string") {
     const words = f.node.value
       .trim()
@@ -302,12 +302,12 @@ function readCommand(r: Reader, f: Field): string[] | undefined {
       .map((w) => JSON.stringify(w));
     return r.fail(
       f,
-      `command is run without a shell, so it is a list of arguments: write [${words.join(", ")}]`,
+      `${key} is run without a shell, so it is a list of arguments: write [${words.join(", ")}]`,
     );
   }
   const items = r.list(f, "a list of arguments");
   if (items === undefined) return undefined;
-  if (items.length === 0) return r.fail(f, "command needs at least the program to run");
+  if (items.length === 0) return r.fail(f, `${key} needs at least the program to run`);
   const argv = items.map((item) => r.string(item, "an argument"));
   return argv.every((a) => a !== undefined) ? (argv as string[]) : undefined;
 }

@@ -19,12 +19,17 @@ export const DEFAULTS = {
     preempt: true,
     preemptDelayMs: 0,
     trackWeight: 0,
+    trackScriptIntervalMs: 1000,
+    trackScriptWeight: 0,
+    trackFileWeight: 1,
     garpRepeat: 5,
     garpDelayMs: 5000,
     garpRefreshMs: 0,
     checksumMode: "pseudo" as const,
     heartbeatTimeoutMs: 2000,
   },
+  /** How long a notify hook may run before its process group is killed. */
+  notifyTimeoutMs: 30_000,
   virtualServer: {
     protocol: "tcp" as Protocol,
     scheduler: "wlc" as Scheduler,

@@ -75,6 +75,8 @@ export interface ConfigDiff {
     /** Names of sync groups added, removed, or whose member list changed. */
     syncGroups: NamedDiff<string>;
     heartbeatTimeout: boolean;
+    /** vrrp.track_scripts or vrrp.track_files (the definitions; references change their instances). */
+    tracking: boolean;
   };
   virtualServers: NamedDiff<VirtualServerChange>;
 }
@@ -192,6 +194,9 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
       instances,
       syncGroups,
       heartbeatTimeout: before.vrrp.heartbeatTimeoutMs !== after.vrrp.heartbeatTimeoutMs,
+      tracking:
+        !deepEqual(before.vrrp.trackScripts, after.vrrp.trackScripts) ||
+        !deepEqual(before.vrrp.trackFiles, after.vrrp.trackFiles),
     },
     virtualServers,
   };
@@ -207,7 +212,8 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
     result.ipvs ||
     result.health ||
     result.alerts ||
-    result.vrrp.heartbeatTimeout;
+    result.vrrp.heartbeatTimeout ||
+    result.vrrp.tracking;
   return result;
 }
 
@@ -218,6 +224,7 @@ export function summarizeDiff(d: ConfigDiff): string[] {
     if (d[key]) lines.push(`${key} changed`);
   }
   if (d.vrrp.heartbeatTimeout) lines.push("vrrp.heartbeat_timeout changed");
+  if (d.vrrp.tracking) lines.push("vrrp.track_scripts or vrrp.track_files changed");
   for (const name of d.vrrp.instances.added) lines.push(`vrrp instance '${name}' added`);
   for (const name of d.vrrp.instances.removed) lines.push(`vrrp instance '${name}' removed`);
   for (const c of d.vrrp.instances.changed) {

@@ -18,6 +18,7 @@ import {
   nonUnicastReason,
   parseEndpoint,
 } from "./net.js";
+import { readRealServerNotify } from "./notify.js";
 import { describe, type Field, type MapReader, type Reader } from "./reader.js";
 import {
   type AddressFamily,
@@ -29,6 +30,7 @@ import {
   type Protocol,
   type QuorumConfig,
   type RealServerConfig,
+  type RealServerNotifyConfig,
   SCHEDULERS,
   type Scheduler,
   type SchedulerFlags,
@@ -200,6 +202,8 @@ function readVirtualServer(
   );
   const maxDownField = map.get("max_down");
   const maxDown = maxDownField === undefined ? undefined : readMaxDown(r, maxDownField);
+  const notifyField = map.get("notify");
+  const notify = notifyField === undefined ? undefined : readRealServerNotify(r, notifyField);
 
   // Real servers. For a fwmark service without `family`, the first real server decides it.
   const realServers: RealServerConfig[] = [];
@@ -224,6 +228,7 @@ function readVirtualServer(
       fwmark,
       forwarding,
       checks: serviceChecks,
+      notify,
     });
     if (real === undefined) continue;
     if (real.key !== undefined && real.addressField !== undefined) {
@@ -434,6 +439,8 @@ interface ServiceContext {
   fwmark: number | undefined;
   forwarding: Forwarding | undefined;
   checks: ServiceChecks;
+  /** The virtual server's notify, for real servers without their own. */
+  notify: RealServerNotifyConfig | undefined;
 }
 
 function readRealServer(
@@ -499,6 +506,8 @@ function readRealServer(
   }
 
   const checks: ResolvedCheck[] | undefined = realServerChecks(r, map.get("check"), svc.checks);
+  const notifyField = map.get("notify");
+  const notify = notifyField === undefined ? svc.notify : readRealServerNotify(r, notifyField);
   if (checks !== undefined && address !== undefined && family !== undefined && port !== undefined)
     checkRealServer(r, checks, { address, family, port, map });
 
@@ -519,6 +528,7 @@ function readRealServer(
       upperThreshold: upper as number,
       lowerThreshold: lower as number,
       checks: checks.map((c) => c.check),
+      ...(notify === undefined ? {} : { notify }),
     },
   };
 }

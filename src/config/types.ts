@@ -86,6 +86,10 @@ export interface VrrpInstanceConfig {
   /** Source address for adverts; undefined = the interface's primary address. */
   sourceAddress?: string;
   trackInterfaces: TrackInterfaceConfig[];
+  /** References to vrrp.track_scripts, each with its weight resolved (the script's unless overridden). */
+  trackScripts: TrackRefConfig[];
+  /** References to vrrp.track_files, each with its weight resolved. */
+  trackFiles: TrackRefConfig[];
   garp: GarpConfig;
   /** Only meaningful for v3 over IPv4; always set (default "pseudo"). */
   checksumMode: ChecksumMode;
@@ -96,6 +100,29 @@ export interface VrrpInstanceConfig {
   unicastTtl: { send: number; require?: number };
   /** VRRPv2 only; absent: no authentication. */
   authentication?: VrrpAuthentication;
+  /** Commands run (on the main thread, never the VRRP worker) when the instance changes state. */
+  notify?: VrrpNotifyConfig;
+}
+
+/**
+ * keepalived's notify_master / notify_backup / notify_fault / notify_stop (argv as written) and
+ * notify (`any`: argv + INSTANCE|GROUP, name, state, priority). docs/hooks.md has the rules.
+ */
+export interface VrrpNotifyConfig {
+  master?: string[];
+  backup?: string[];
+  fault?: string[];
+  stop?: string[];
+  any?: string[];
+  /** Each command's process group is killed after this long. */
+  timeoutMs: number;
+}
+
+/** keepalived's notify_up / notify_down of a real server. */
+export interface RealServerNotifyConfig {
+  up?: string[];
+  down?: string[];
+  timeoutMs: number;
 }
 
 /**
@@ -118,10 +145,54 @@ export interface SyncGroupConfig {
    * of the whole group, because a priority drop on one member alone makes routers flap.
    */
   trackingWeight: boolean;
+  /** Run when the group as a whole changes state (every member in the same state). */
+  notify?: VrrpNotifyConfig;
+}
+
+/**
+ * keepalived's vrrp_script: a command run every interval (on the main thread, never the VRRP
+ * worker) whose exit status, through rise/fall, says up or down. Weight semantics are those of
+ * track_interfaces: 0 = down is a FAULT; > 0 added while up; < 0 added while down.
+ */
+export interface TrackScriptConfig {
+  name: string;
+  command: string[];
+  intervalMs: number;
+  /** The command's process group is killed after this long (a failure); default = intervalMs. */
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  /** The default weight of references that give none; keepalived 2.x's default is 0. */
+  weight: number;
+  /**
+   * The state until the first result. Absent (keepalived's default): unknown, and an instance
+   * tracking it is held in FAULT until it has run once. keepalived's init_fail is `down`.
+   */
+  initial?: "up" | "down";
+}
+
+/**
+ * keepalived's vrrp_track_file: a file holding an integer (missing or empty = 0). With weight 0
+ * a non-zero value is a FAULT; otherwise value × weight is added to the priority, and a result
+ * of −254 or less is a FAULT.
+ */
+export interface TrackFileConfig {
+  name: string;
+  path: string;
+  /** The default weight of references that give none; keepalived's default is 1. */
+  weight: number;
+}
+
+/** An instance's reference to a tracked script or file. */
+export interface TrackRefConfig {
+  name: string;
+  weight: number;
 }
 
 export interface VrrpConfig {
   instances: VrrpInstanceConfig[];
+  trackScripts: TrackScriptConfig[];
+  trackFiles: TrackFileConfig[];
   syncGroups: SyncGroupConfig[];
   /** The worker self-demotes when the main thread has not answered for this long. */
   heartbeatTimeoutMs: number;
@@ -317,6 +388,8 @@ export interface RealServerConfig {
    * (always up). The server is up only when every check is up (agent checks never make it fail).
    */
   checks: ProbeCheckConfig[];
+  /** This server's own `notify`, else its virtual server's. */
+  notify?: RealServerNotifyConfig;
 }
 
 export interface VirtualServerConfig {

@@ -4,6 +4,7 @@ import { formatDuration } from "./duration.js";
 import { describeFileError } from "./file-error.js";
 import { CONFIG_KEYS } from "./keys.js";
 import { canonicalIp, ipFamily, nonUnicastReason, parseIpPrefix } from "./net.js";
+import { readVrrpNotify } from "./notify.js";
 import { passwordProblem } from "./password.js";
 import type { Field, Reader } from "./reader.js";
 import { didYouMean } from "./suggest.js";
@@ -13,11 +14,14 @@ import type {
   GarpConfig,
   IpPrefix,
   SyncGroupConfig,
+  TrackFileConfig,
   TrackInterfaceConfig,
+  TrackScriptConfig,
   VrrpAuthentication,
   VrrpConfig,
   VrrpInstanceConfig,
 } from "./types.js";
+import { readTrackFiles, readTrackRefs, readTrackScripts } from "./vrrp-tracking.js";
 
 const HOUR_MS = 3_600_000;
 const CHECKSUM_MODES: readonly ChecksumMode[] = ["pseudo", "message"];
@@ -53,6 +57,8 @@ export type ReadConfigFile = (path: string) => string;
 export function readVrrp(r: Reader, field: Field | undefined, readFile: ReadConfigFile): VrrpParseResult {
   const vrrp: VrrpConfig = {
     instances: [],
+    trackScripts: [],
+    trackFiles: [],
     syncGroups: [],
     heartbeatTimeoutMs: DEFAULTS.vrrp.heartbeatTimeoutMs,
   };
@@ -66,6 +72,10 @@ export function readVrrp(r: Reader, field: Field | undefined, readFile: ReadConf
     vrrp.heartbeatTimeoutMs = r.duration(heartbeat, 100, 60_000) ?? vrrp.heartbeatTimeoutMs;
   }
 
+  vrrp.trackScripts = readTrackScripts(r, map.get("track_scripts"));
+  vrrp.trackFiles = readTrackFiles(r, map.get("track_files"));
+  const tracked = { scripts: vrrp.trackScripts, files: vrrp.trackFiles };
+
   const instancesField = map.get("instances");
   const items =
     instancesField === undefined ? [] : (r.list(instancesField, "a list of VRRP instances") ?? []);
@@ -73,7 +83,7 @@ export function readVrrp(r: Reader, field: Field | undefined, readFile: ReadConf
   const vrids = new Map<string, { name: string; field: Field }>();
   const vipOwners = new Map<string, string>();
   for (const item of items) {
-    const instance = readInstance(r, item, { names, vrids, vipOwners }, readFile);
+    const instance = readInstance(r, item, { names, vrids, vipOwners, tracked }, readFile);
     if (instance !== undefined) vrrp.instances.push(instance);
   }
   instanceNames.push(...names.keys());
@@ -91,6 +101,8 @@ interface Seen {
   vrids: Map<string, { name: string; field: Field }>;
   /** VIP address → instance name. */
   vipOwners: Map<string, string>;
+  /** The definitions instances may reference. */
+  tracked: { scripts: readonly TrackScriptConfig[]; files: readonly TrackFileConfig[] };
 }
 
 function readInstance(
@@ -238,6 +250,8 @@ function readInstance(
   if (sourceField !== undefined) sourceAddress = readAddress(r, sourceField, family, "source_address");
 
   const trackInterfaces = readTrackInterfaces(r, map.get("track_interfaces"));
+  const trackScripts = readTrackRefs(r, map.get("track_scripts"), seen.tracked.scripts, "track script");
+  const trackFiles = readTrackRefs(r, map.get("track_files"), seen.tracked.files, "track file");
   const garp = readGarp(r, map.get("garp"));
 
   let checksumMode: ChecksumMode | undefined = DEFAULTS.vrrp.checksumMode;
@@ -253,6 +267,8 @@ function readInstance(
   const authField = map.get("authentication");
   const authentication =
     authField === undefined ? undefined : readAuthentication(r, authField, version, readFile);
+  const notifyField = map.get("notify");
+  const notify = notifyField === undefined ? undefined : readVrrpNotify(r, notifyField);
 
   if (r.errorCount !== errorsBefore) return undefined;
   return {
@@ -269,10 +285,13 @@ function readInstance(
     unicastPeers: unicastPeers ?? [],
     ...(sourceAddress === undefined ? {} : { sourceAddress }),
     trackInterfaces: trackInterfaces ?? [],
+    trackScripts: trackScripts ?? [],
+    trackFiles: trackFiles ?? [],
     garp: garp as GarpConfig,
     checksumMode: checksumMode as ChecksumMode,
     unicastTtl: unicastTtl as VrrpInstanceConfig["unicastTtl"],
     ...(authentication === undefined ? {} : { authentication }),
+    ...(notify === undefined ? {} : { notify }),
   };
 }
 
@@ -484,6 +503,8 @@ function readSyncGroups(
     }
     const weightField = map.get("tracking_weight");
     const trackingWeight = weightField === undefined ? false : r.boolean(weightField);
+    const notifyField = map.get("notify");
+    const notify = notifyField === undefined ? undefined : readVrrpNotify(r, notifyField);
     const members: string[] = [];
     const accepted: { instance: string; ref: Field }[] = [];
     let ok = name !== undefined && refs !== undefined && refs.length > 0 && trackingWeight !== undefined;
@@ -514,6 +535,7 @@ function readSyncGroups(
       accepted.push({ instance, ref });
     }
     if (!ok || name === undefined || trackingWeight === undefined) continue;
+    if (notifyField !== undefined && notify === undefined) continue;
     if (members.length > 1 && !trackingWeight) {
       for (const { instance, ref } of accepted) {
         const tracks = instances.find((i) => i.name === instance)?.trackInterfaces ?? [];
@@ -525,7 +547,7 @@ function readSyncGroups(
         );
       }
     }
-    groups.push({ name, instances: members, trackingWeight });
+    groups.push({ name, instances: members, trackingWeight, ...(notify === undefined ? {} : { notify }) });
   }
   return groups;
 }

@@ -37,13 +37,19 @@ import type { VipdConfig, WebhookConfig } from "../config/types.js";
 import { describeError } from "../errors.js";
 import type { IpvsTable } from "../ipvs/types.js";
 import { childLogger, type Logger, setLogLevel } from "../log.js";
+import { runCommand } from "../sys/command.js";
+import { readTextIfExists, watchPath } from "../sys/watch.js";
 import type { ServerHealth } from "./desired.js";
 import { HealthWorkerHost } from "./health-host.js";
 import { HealthManager } from "./health-manager.js";
+import { mergeViews, Notifier, type NotifyConfigView, notifyConfigView } from "./notify.js";
 import type { InstanceStatus } from "./vrrp-host.js";
 import { VrrpHost } from "./vrrp-host.js";
+import { VrrpTracking } from "./vrrp-tracking.js";
 
 export const DEBUG_BLOCK_ENV = "VIPD_DEBUG_BLOCK_MAIN_MS";
+/** How long a stopping daemon waits for its notify hooks (systemd's stop timeout is 90 s). */
+const NOTIFY_DRAIN_MS = 30_000;
 
 /** What the daemon needs of the IPVS side (src/engine/ipvs-manager.ts). */
 interface IpvsSide {
@@ -85,6 +91,7 @@ function summarize(d: ConfigDiff): Record<string, unknown> {
     instances: named(d.vrrp.instances),
     syncGroups: named(d.vrrp.syncGroups),
     heartbeatTimeout: d.vrrp.heartbeatTimeout,
+    tracking: d.vrrp.tracking,
     virtualServers: named(d.virtualServers),
   };
 }
@@ -95,6 +102,7 @@ export class Daemon {
   private alerts: Alerts;
   private events: EventFactory;
   private vrrp: VrrpHost | undefined;
+  private tracking: VrrpTracking | undefined;
   private ipvs: IpvsSide | undefined;
   private health: HealthManager | undefined;
   private ipvsClient: { snapshot(): Promise<{ table: IpvsTable }>; close(): void } | undefined;
@@ -109,12 +117,15 @@ export class Daemon {
   /** Resolves with the process exit code once the daemon has stopped. */
   readonly done: Promise<number>;
   private readonly startedAt = new Date();
+  private notifyView: NotifyConfigView;
+  private readonly notifier = new Notifier(() => this.notifyView, runCommand);
 
   private constructor(
     readonly configPath: string,
     config: VipdConfig,
   ) {
     this.config = config;
+    this.notifyView = notifyConfigView(config);
     this.log = childLogger("daemon");
     this.events = new EventFactory({ node: config.node });
     this.alerts = Alerts.fromConfig(toAlertWebhooks(config.alerts.webhooks));
@@ -174,6 +185,11 @@ export class Daemon {
           await this.ipvs.resync();
           return { ok: true };
         },
+        vrrp: async (action, instance) => {
+          if (!this.vrrp) return { ok: false, error: "this daemon has no VRRP instances" };
+          const st = await this.vrrp.operator(action, instance);
+          return { ok: true, state: st.state, resigned: st.resigned };
+        },
         server: (action, virtualServer, realServer) => {
           if (!this.health) return { ok: false, error: "this daemon has no virtual servers" };
           const r = this.health.setAdmin(virtualServer, realServer, action);
@@ -183,17 +199,44 @@ export class Daemon {
     });
   }
 
+  /** Tracked scripts and files run here, on the main thread; the worker gets their results. */
+  private startTracking(c: VipdConfig): VrrpTracking {
+    const tracking = new VrrpTracking(
+      c.vrrp,
+      {
+        run: runCommand,
+        readFile: readTextIfExists,
+        watch: watchPath,
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+        now: () => performance.now(),
+      },
+      (states) => this.vrrp?.setTracked(states),
+    );
+    this.tracking = tracking;
+    return tracking;
+  }
+
+  private async stopTracking(): Promise<void> {
+    const tracking = this.tracking;
+    this.tracking = undefined;
+    await tracking?.stop();
+  }
+
   private async startVrrp(c: VipdConfig): Promise<VrrpHost> {
+    const tracking = this.tracking ?? this.startTracking(c);
     const host = await VrrpHost.start({
       node: c.node,
       logLevel: c.log.level,
       vrrp: c.vrrp,
+      tracked: tracking.states(),
       alerts: () => ({ alerts: this.alerts, events: this.events }),
-    });
-    host.on("transition", (e) => {
-      this.ipvs?.onVrrpState(e.to, e.instance).catch((err: unknown) => {
-        this.log.error({ err }, `IPVS sync daemon role change failed: ${describeError(err)}`);
-      });
+      onTransition: (e) => {
+        this.notifier.vrrpTransition(e);
+        this.ipvs?.onVrrpState(e.to, e.instance).catch((err: unknown) => {
+          this.log.error({ err }, `IPVS sync daemon role change failed: ${describeError(err)}`);
+        });
+      },
     });
     host.on("crashed", (err) => {
       void this.fail(err);
@@ -234,6 +277,7 @@ export class Daemon {
       },
       events: () => this.events,
       onEvent: (event) => this.alerts.emit(event),
+      onServingChange: (change) => this.notifier.realServerChange(change),
     });
     try {
       await health.start();
@@ -335,6 +379,8 @@ export class Daemon {
       return true;
     }
     let ok = true;
+    const nextView = notifyConfigView(next);
+    this.notifyView = mergeViews(nextView, this.notifyView);
     if (d.log) setLogLevel(next.log.level);
     if (d.alerts || d.node) {
       try {
@@ -352,6 +398,7 @@ export class Daemon {
       d.node ||
       d.log ||
       d.vrrp.heartbeatTimeout ||
+      d.vrrp.tracking ||
       [d.vrrp.instances, d.vrrp.syncGroups].some(
         (n) => n.added.length + n.removed.length + n.changed.length > 0,
       );
@@ -361,9 +408,12 @@ export class Daemon {
           const host = this.vrrp;
           this.vrrp = undefined;
           await host?.stop();
+          await this.stopTracking();
         } else if (!this.vrrp) {
           this.vrrp = await this.startVrrp(next);
         } else {
+          // New definitions first: the reloaded worker starts from their states.
+          this.tracking?.reconfigure(next.vrrp);
           const errors = await this.vrrp.reload({
             node: next.node,
             logLevel: next.log.level,
@@ -435,6 +485,7 @@ export class Daemon {
       }
     }
     this.config = next;
+    this.notifyView = nextView;
     this.configLoadedAt = new Date();
     this.log.info(
       { event: "config.reloaded", config: this.configPath, changes: summarize(d), ok },
@@ -502,8 +553,11 @@ export class Daemon {
     const host = this.vrrp;
     this.vrrp = undefined;
     if (host) await host.stop().catch((err: unknown) => this.log.error({ err }, "VRRP stop failed"));
+    await this.stopTracking();
     await this.stopHealth();
     await this.stopIpvs();
+    // The stop hooks were queued as VRRP stopped; they get their timeout, within a bound.
+    await this.notifier.drain(NOTIFY_DRAIN_MS);
     await this.alerts.close({ drainMs: 2000 }).catch(() => undefined);
   }
 

@@ -36,6 +36,7 @@ import { CheckStats } from "../health/stats.js";
 import type { HealthWorkerStatus } from "../health/worker.js";
 import { childLogger, type Logger } from "../log.js";
 import { type ServerHealth, sameHealth } from "./desired.js";
+import type { RealServerChange } from "./notify.js";
 
 /** What a real server is, as status shows it. */
 export type ServerState = "up" | "down" | "slow_start" | "drain" | "disabled" | "maint" | "guard";
@@ -89,6 +90,8 @@ export interface HealthManagerOptions {
   onHealth: (changes: Map<string, ServerHealth>) => void;
   events: () => EventFactory;
   onEvent: (event: VipdEvent) => void;
+  /** A real server started or stopped serving (its notify hooks). */
+  onServingChange?: (change: RealServerChange) => void;
   clock?: HealthClock;
   log?: Logger;
 }
@@ -391,6 +394,14 @@ export class HealthManager {
     if (serving !== isServing(from)) {
       const events = this.opts.events();
       this.opts.onEvent(serving ? events.realServerUp(fields) : events.realServerDown(fields));
+      this.opts.onServingChange?.({
+        virtualServer: r.vs.name,
+        realServer: r.checks.realServer,
+        address: r.rs.address,
+        port: r.rs.port,
+        serving,
+        reason: r.reason,
+      });
     }
   }
 

@@ -17,7 +17,9 @@ import { childLogger, type Logger } from "../log.js";
 import type { InstanceStatus, TransitionEvent } from "../vrrp/instance.js";
 import {
   type MainToWorker,
+  type OperatorAction,
   type SerializedError,
+  type TrackedStates,
   WORKER_DATA_TAG,
   type WorkerConfig,
   type WorkerStatus,
@@ -34,6 +36,13 @@ export interface VrrpHostOptions {
   workerUrl?: URL;
   /** How long start() waits for the worker; default 30 s. */
   startTimeoutMs?: number;
+  /** The tracked scripts' and files' states to start with. */
+  tracked?: TrackedStates;
+  /**
+   * Every transition, from the first (the start-up ones happen before start() resolves, so a
+   * `transition` listener added afterwards misses them).
+   */
+  onTransition?: (event: TransitionEvent) => void;
 }
 
 export interface VrrpHostEvents {
@@ -128,8 +137,9 @@ export class VrrpHost extends EventEmitter<VrrpHostEvents> {
     throw new VipdError("VRRP_WORKER_START_FAILED", `VRRP worker did not start: ${detail}`, {});
   }
 
-  private workerConfig(opts: Pick<VrrpHostOptions, "node" | "logLevel" | "vrrp">): WorkerConfig {
-    return { node: opts.node, logLevel: opts.logLevel, vrrp: opts.vrrp };
+  private workerConfig(opts: Pick<VrrpHostOptions, "node" | "logLevel" | "vrrp" | "tracked">): WorkerConfig {
+    const tracked = opts.tracked ?? this.opts?.tracked;
+    return { node: opts.node, logLevel: opts.logLevel, vrrp: opts.vrrp, ...(tracked ? { tracked } : {}) };
   }
 
   private send(msg: MainToWorker): void {
@@ -154,6 +164,7 @@ export class VrrpHost extends EventEmitter<VrrpHostEvents> {
         return;
       case "status":
       case "reloaded":
+      case "operator_done":
         this.pending.get(msg.id)?.(msg);
         this.pending.delete(msg.id);
         return;
@@ -187,6 +198,7 @@ export class VrrpHost extends EventEmitter<VrrpHostEvents> {
         }),
       );
     }
+    this.opts.onTransition?.(e);
     this.emit("transition", e);
   }
 
@@ -230,6 +242,26 @@ export class VrrpHost extends EventEmitter<VrrpHostEvents> {
       timeoutMs,
     );
     return { instances: msg.instances, demoted: msg.demoted, heartbeatAgeMs: msg.heartbeatAgeMs };
+  }
+
+  /** The tracked scripts' and files' current states, for the worker's priority and fault rules. */
+  setTracked(states: TrackedStates): void {
+    this.opts = { ...this.opts, tracked: states };
+    this.send({ type: "tracked", ...states });
+  }
+
+  /** `vipd vrrp resign|resume`: the instance's status after it. Throws the worker's refusal as a VipdError. */
+  async operator(action: OperatorAction, instance: string, timeoutMs = 5000): Promise<InstanceStatus> {
+    const msg = await this.request<Extract<WorkerToMain, { type: "operator_done" }>>(
+      (id) => ({ type: "operator", id, action, instance }),
+      timeoutMs,
+    );
+    if (msg.status === undefined) {
+      const error = msg.error ?? { code: "VRRP_WORKER_ERROR", message: "no answer" };
+      throw new VipdError(error.code, error.message, { instance, action });
+    }
+    this.statuses.set(instance, msg.status);
+    return msg.status;
   }
 
   /** Applies a reloaded config; resolves with the per-instance errors (empty when all applied). */

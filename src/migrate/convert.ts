@@ -22,7 +22,14 @@ import {
   UNSUPPORTED_CHECKERS,
 } from "./checkers.js";
 import type { MigrateWarning } from "./lexer.js";
+import { scriptArgv, VRRP_NOTIFY_KEYS, VRRP_NOTIFY_UNTRANSLATED } from "./notify.js";
 import type { ParsedKeepalived, Statement, Word } from "./parse.js";
+import {
+  type MigratedTrackFile,
+  type MigratedTrackRef,
+  type MigratedTrackScript,
+  TrackingConverter,
+} from "./tracking.js";
 
 // ---------------------------------------------------------------------------------------------
 // The output: vipd's YAML contract (config/lb1.yaml), keys in its order.
@@ -52,14 +59,21 @@ export interface MigratedInstance {
   unicast_ttl?: { send: number };
   source_address?: string;
   track_interfaces?: MigratedTrackInterface[];
+  track_scripts?: MigratedTrackRef[];
+  track_files?: MigratedTrackRef[];
   garp?: MigratedGarp;
   authentication?: MigratedAuthentication;
+  notify?: MigratedNotify;
 }
+
+/** vipd's `notify` of an instance or sync group (argv per state, `any` for keepalived's notify). */
+export type MigratedNotify = Partial<Record<"master" | "backup" | "fault" | "stop" | "any", string[]>>;
 
 export interface MigratedSyncGroup {
   name: string;
   instances: string[];
   tracking_weight?: boolean;
+  notify?: MigratedNotify;
 }
 
 export type { MigratedCheck };
@@ -74,6 +88,7 @@ export interface MigratedRealServer {
   upper_threshold?: number;
   lower_threshold?: number;
   check?: MigratedChecks;
+  notify?: { up?: string[]; down?: string[] };
 }
 
 export interface MigratedTunnel {
@@ -104,7 +119,12 @@ export interface MigratedVirtualServer {
 
 export interface MigratedConfig {
   node?: string;
-  vrrp?: { instances: MigratedInstance[]; sync_groups?: MigratedSyncGroup[] };
+  vrrp?: {
+    track_scripts?: MigratedTrackScript[];
+    track_files?: MigratedTrackFile[];
+    instances: MigratedInstance[];
+    sync_groups?: MigratedSyncGroup[];
+  };
   virtual_servers?: MigratedVirtualServer[];
   ipvs?: {
     flush_on_start?: boolean;
@@ -133,15 +153,6 @@ const KEEPALIVED = {
   persistenceTimeoutS: 360,
 };
 
-const NOTIFY = new Set([
-  "notify",
-  "notify_master",
-  "notify_backup",
-  "notify_fault",
-  "notify_stop",
-  "notify_deleted",
-  "notify_master_rx_lower_pri",
-]);
 const EMAIL = new Set([
   "notification_email",
   "notification_email_from",
@@ -176,6 +187,8 @@ const TRACK_OPTIONS: Record<string, number> = { weight: 1, reverse: 0, noreverse
 const MAX_U32 = 0xffff_ffff;
 
 const WEBHOOKS = "use alerts.webhooks instead";
+/** keepalived 2.x names the block track_file; vrrp_track_file is its older name. */
+const TRACK_FILE_BLOCKS = new Set(["track_file", "vrrp_track_file"]);
 
 /** One item of a list block (`virtual_ipaddress { ... }` etc.): its first word and its options. */
 interface ListEntry {
@@ -214,6 +227,7 @@ class Converter {
     checkDefault: (c, defaults) => this.checkDefault(c, defaults),
   };
   private readonly checkers = new CheckerConverter(this.tools);
+  private readonly tracking = new TrackingConverter(this.tools, formatDuration);
 
   constructor(private readonly parsed: ParsedKeepalived) {
     this.warnings.push(...parsed.warnings);
@@ -223,11 +237,15 @@ class Converter {
     const top = this.parsed.statements;
     // Global settings first: instances inherit vrrp_version and the GARP defaults wherever they are written.
     for (const s of top) if (s.keyword.text === "global_defs") this.globalDefs(s);
-    for (const s of top) if (s.keyword.text === "vrrp_script") this.vrrpScript(s);
+    // Tracked scripts and files before the instances that refer to them.
+    for (const s of top) if (s.keyword.text === "vrrp_script") this.tracking.script(s);
+    for (const s of top) if (TRACK_FILE_BLOCKS.has(s.keyword.text)) this.tracking.file(s);
     for (const s of top) {
       switch (s.keyword.text) {
         case "global_defs":
         case "vrrp_script":
+        case "track_file":
+        case "vrrp_track_file":
           break;
         case "vrrp_instance":
           this.instance(s);
@@ -241,9 +259,7 @@ class Converter {
           this.warn(s, "not supported; the virtual servers using it (virtual_server group) are skipped");
           break;
         case "vrrp_track_process":
-        case "track_file":
-        case "vrrp_track_file":
-          this.warn(s, "not supported (vipd tracks interfaces only)");
+          this.warn(s, "not supported (vipd tracks interfaces, scripts and files)");
           break;
         case "static_ipaddress":
         case "static_routes":
@@ -269,7 +285,10 @@ class Converter {
     }
 
     if (this.instances.length > 0) {
+      const { scripts, files } = this.tracking;
       this.config.vrrp = {
+        ...(scripts.length > 0 ? { track_scripts: scripts } : {}),
+        ...(files.length > 0 ? { track_files: files } : {}),
         instances: this.instances.map((i) => i.out),
         ...(this.syncGroups.length > 0 ? { sync_groups: this.syncGroups } : {}),
       };
@@ -514,14 +533,6 @@ class Converter {
     }
   }
 
-  private vrrpScript(s: Statement): void {
-    const name = s.args[0]?.text;
-    this.warn(
-      s,
-      `not supported yet: vipd cannot run tracking scripts${name === undefined ? "" : ` ('${name}' is dropped)`}`,
-    );
-  }
-
   // ------------------------------------------------------------------------------------------
   // vrrp_instance
 
@@ -547,6 +558,9 @@ class Converter {
     let stateMaster: Statement | undefined;
     let nopreempt: Statement | undefined;
     let authBlock: Statement | undefined;
+    const notify: MigratedNotify = {};
+    const trackScripts: MigratedTrackRef[] = [];
+    const trackFiles: MigratedTrackRef[] = [];
     const vipBlocks: Statement[] = [];
     const excludedBlocks: Statement[] = [];
     const peerBlocks: Statement[] = [];
@@ -638,7 +652,10 @@ class Converter {
           break;
         }
         case "track_script":
-          this.warn(c, "not supported yet: vipd cannot run tracking scripts; dropped");
+          trackScripts.push(...this.tracking.refs(c, "script"));
+          break;
+        case "track_file":
+          trackFiles.push(...this.tracking.refs(c, "file"));
           break;
         case "smtp_alert":
           this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS} (event vrrp.state)`);
@@ -655,8 +672,7 @@ class Converter {
           break;
         }
         default:
-          if (NOTIFY.has(key)) this.warn(c, `scripts are not run; ${WEBHOOKS} (event vrrp.state)`);
-          else this.notTranslated(c);
+          if (!this.notifyKeyword(c, notify)) this.notTranslated(c);
       }
     }
 
@@ -769,6 +785,8 @@ class Converter {
     }
     const tracks = this.trackInterfaces(trackBlocks, out);
     if (tracks.length > 0) out.track_interfaces = tracks;
+    if (trackScripts.length > 0) out.track_scripts = trackScripts;
+    if (trackFiles.length > 0) out.track_files = trackFiles;
     const garpOut: MigratedGarp = {
       ...(garp.repeat === undefined ? {} : { repeat: garp.repeat }),
       ...(garp.delay === undefined ? {} : { delay: garp.delay }),
@@ -778,6 +796,7 @@ class Converter {
     const authentication =
       authBlock === undefined ? undefined : migrateAuthentication(authBlock, v, this.tools);
     if (authentication !== undefined) out.authentication = authentication;
+    if (Object.keys(notify).length > 0) out.notify = notify;
 
     if (stateMaster !== undefined) {
       this.warn(
@@ -970,6 +989,25 @@ class Converter {
     return tracks;
   }
 
+  /** notify* of an instance or sync group: into `notify`, or warned. False when `c` is no notify keyword. */
+  private notifyKeyword(c: Statement, notify: MigratedNotify): boolean {
+    const key = c.keyword.text;
+    const to = VRRP_NOTIFY_KEYS[key];
+    if (to !== undefined) {
+      if (notify[to] !== undefined) {
+        this.warn(c, `${key} is given twice; keepalived keeps the first, so does this config`);
+        return true;
+      }
+      const argv = scriptArgv(c, this.tools);
+      if (argv !== undefined) notify[to] = argv;
+      return true;
+    }
+    const untranslated = VRRP_NOTIFY_UNTRANSLATED[key];
+    if (untranslated === undefined) return false;
+    this.warn(c, untranslated);
+    return true;
+  }
+
   // ------------------------------------------------------------------------------------------
   // vrrp_sync_group
 
@@ -980,6 +1018,7 @@ class Converter {
       return;
     }
     const members: string[] = [];
+    const notify: MigratedNotify = {};
     let trackingWeight = false;
     for (const c of s.block ?? []) {
       const key = c.keyword.text;
@@ -1009,8 +1048,8 @@ class Converter {
         } else {
           members.push(key);
         }
-      } else if (NOTIFY.has(key)) {
-        this.warn(c, `scripts are not run; ${WEBHOOKS} (event vrrp.state)`);
+      } else if (this.notifyKeyword(c, notify)) {
+        // translated into the group's notify
       } else if (key === "smtp_alert") {
         this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS}`);
       } else if (key === "track_script") {
@@ -1032,7 +1071,12 @@ class Converter {
       this.warn(s, `sync group '${name}' has no translated instance; skipped`);
       return;
     }
-    this.syncGroups.push({ name, instances: members, ...(trackingWeight ? { tracking_weight: true } : {}) });
+    this.syncGroups.push({
+      name,
+      instances: members,
+      ...(trackingWeight ? { tracking_weight: true } : {}),
+      ...(Object.keys(notify).length > 0 ? { notify } : {}),
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1490,6 +1534,7 @@ class Converter {
     port ??= vsPort;
 
     let weight = 1;
+    const notify: NonNullable<MigratedRealServer["notify"]> = {};
     let upper: number | undefined;
     let lower: number | undefined;
     const defaults: CheckDefaults = { ...svc.defaults };
@@ -1522,9 +1567,11 @@ class Converter {
           break;
         }
         case "notify_up":
-        case "notify_down":
-          this.warn(c, `scripts are not run; ${WEBHOOKS} (events real_server.up, real_server.down)`);
+        case "notify_down": {
+          const argv = scriptArgv(c, this.tools);
+          if (argv !== undefined) notify[key === "notify_up" ? "up" : "down"] = argv;
           break;
+        }
         case "smtp_alert":
           this.warn(c, `e-mail alerts are not supported; ${WEBHOOKS}`);
           break;
@@ -1568,6 +1615,7 @@ class Converter {
       ...(upper === undefined ? {} : { upper_threshold: upper }),
       ...(lower === undefined ? {} : { lower_threshold: lower }),
       ...(check === undefined ? {} : { check }),
+      ...(Object.keys(notify).length > 0 ? { notify } : {}),
     };
   }
 

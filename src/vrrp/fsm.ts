@@ -40,6 +40,11 @@ import { compareIp, type IpFamily, ipFamily, normalizeIp, type VrrpAdvert } from
  * - Self-demote (`demote`): effective priority 1 until `demote_cleared`; a master resigns
  *   (priority 0, VIPs removed, BACKUP). With no other router it takes the VIPs back after
  *   Master_Down_Interval, at priority 1.
+ * - Resign (`resign`, an operator's planned handover): a master leaves at once with a priority-0
+ *   advert, so its peer takes over after Skew_Time; a resigned instance never becomes master on
+ *   its own (its master-down timer only re-arms, it does not ask its sync group, and an owner
+ *   does not take over at startup) until `resume`. With no other router, nobody holds the VIPs:
+ *   that is what the operator asked for.
  * - Faults: the driver reports its aggregate (`fault` when any interface/weight-0 track is down,
  *   `fault_cleared` when none is). A sync group can also force FAULT; the instance leaves FAULT
  *   when neither holds.
@@ -127,6 +132,8 @@ export interface InstanceState {
   readonly syncMember: boolean;
   /** BACKUP, sync member: its master-down timer expired and no master was heard since. */
   readonly wantMaster: boolean;
+  /** An operator resigned the instance: it stays out of MASTER until resumed. */
+  readonly resigned: boolean;
 }
 
 export type SyncTarget = "MASTER" | "BACKUP" | "FAULT";
@@ -143,7 +150,9 @@ export type FsmInput =
   /** Joins (true) or leaves (false) a sync group. */
   | { type: "sync_member"; member: boolean }
   | { type: "demote"; reason: string }
-  | { type: "demote_cleared" };
+  | { type: "demote_cleared" }
+  | { type: "resign" }
+  | { type: "resume" };
 
 export type TransitionReason =
   | "startup"
@@ -156,7 +165,8 @@ export type TransitionReason =
   | "fault"
   | "fault_cleared"
   | "sync_group"
-  | "demote";
+  | "demote"
+  | "resign";
 
 export type GarpReason = "master" | "master_delayed" | "refresh" | "lower_priority";
 
@@ -247,6 +257,7 @@ export function createInstance(config: FsmConfig): InstanceState {
     master: null,
     syncMember: false,
     wantMaster: false,
+    resigned: false,
   };
 }
 
@@ -389,7 +400,7 @@ function enterFromIdle(s: InstanceState, now: number, fromStartup: boolean): Ste
       detail: s.fault ?? "sync group",
     });
   }
-  if (isOwner(s) && s.demoted === null) {
+  if (isOwner(s) && s.demoted === null && !s.resigned) {
     return transition(s, "MASTER", fromStartup ? "startup_owner" : "fault_cleared", now);
   }
   return transition(s, "BACKUP", fromStartup ? "startup" : "fault_cleared", now);
@@ -402,6 +413,7 @@ function advertCs(a: VrrpAdvert): number {
 function onTimer(s: InstanceState, now: number): StepResult {
   if (s.state === "BACKUP") {
     if (s.masterDownAt !== null && now >= s.masterDownAt) {
+      if (s.resigned) return none({ ...s, masterDownAt: now + masterDownIntervalMs(s) });
       if (s.syncMember) {
         return {
           state: { ...s, wantMaster: true, masterDownAt: now + masterDownIntervalMs(s) },
@@ -605,6 +617,17 @@ export function step(s: InstanceState, input: FsmInput, now: number): StepResult
     case "demote_cleared":
       return rescheduleMasterDown(s, withPriority(s, s.trackedPriority, null), now);
 
+    case "resign": {
+      const next = { ...s, resigned: true, wantMaster: false };
+      if (s.state === "MASTER") return transition(next, "BACKUP", "resign", now, { resign: true });
+      return none(next);
+    }
+
+    case "resume":
+      // The master-down timer has kept running: with no master to hear, it takes over when it
+      // next fires, as any backup would.
+      return none({ ...s, resigned: false });
+
     case "sync_group":
       return onSyncGroup(s, input.to, now);
 
@@ -632,7 +655,7 @@ function onSyncGroup(s: InstanceState, to: SyncTarget, now: number): StepResult 
       return none(next);
     }
     case "MASTER":
-      if (s.state === "BACKUP") return transition(s, "MASTER", "sync_group", now);
+      if (s.state === "BACKUP" && !s.resigned) return transition(s, "MASTER", "sync_group", now);
       return none(s);
   }
 }

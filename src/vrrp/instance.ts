@@ -133,6 +133,8 @@ export interface InstanceStatus {
   master: { ip: string; priority: number } | null;
   fault: string | null;
   demoted: string | null;
+  /** An operator resigned it (`vipd vrrp resign`): it stays out of MASTER until resumed. */
+  resigned: boolean;
   /** VIPs currently added by this instance (CIDR). */
   vips: string[];
   counters: InstanceCounters;
@@ -275,9 +277,13 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
     return this.fsm.wantMaster;
   }
 
-  /** The instance's own fault (interface, weight-0 track, no address), as opposed to a sync group's. */
+  /**
+   * The instance's own fault (interface, weight-0 track, no address), as opposed to a sync
+   * group's: the latest known, including health staged but not acted on yet (stageHealth), so a
+   * group judging its members in the middle of one event sees every member's news.
+   */
   get ownFault(): string | null {
-    return this.fsm.fault;
+    return this.combinedFault();
   }
 
   /** Master_Down_Interval in ms as things stand. */
@@ -337,6 +343,11 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
   input(input: FsmInput): void {
     if (this.stopped) return;
     this.apply(step(this.fsm, input, this.clock.now()));
+  }
+
+  /** Records the latest tracking result without acting on it yet (see ownFault); updateHealth acts. */
+  stageHealth(result: TrackingResult): void {
+    this.health = result;
   }
 
   /** Tracking changed: feeds fault / fault_cleared / priority when they differ from what the fsm has. */
@@ -455,6 +466,7 @@ export class VrrpInstance extends EventEmitter<InstanceEvents> {
       master: this.fsm.master ? { ...this.fsm.master } : null,
       fault: this.fsm.fault,
       demoted: this.fsm.demoted,
+      resigned: this.fsm.resigned,
       vips: this.held.map(vipCidr),
       counters: { ...this.counters },
       drops: this.drops.snapshot(),

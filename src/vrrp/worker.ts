@@ -37,7 +37,7 @@ import {
 } from "./instance.js";
 import { type IpFamily, normalizeIp } from "./packet.js";
 import { SyncGroup } from "./sync-group.js";
-import { Tracker } from "./tracking.js";
+import { Tracker, type TrackingResult } from "./tracking.js";
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -47,6 +47,15 @@ export interface WorkerConfig {
   node: string;
   logLevel: LogLevel;
   vrrp: VrrpConfig;
+  /** The tracked scripts' and files' states when the worker starts (later ones come as `tracked`). */
+  tracked?: TrackedStates;
+}
+
+export interface TrackedStates {
+  /** By script name: true = up. */
+  scripts: Record<string, boolean>;
+  /** By file name: the integer it holds. */
+  files: Record<string, number>;
 }
 
 export type MainToWorker =
@@ -54,7 +63,13 @@ export type MainToWorker =
   | { type: "heartbeat" }
   | { type: "reload"; id: number; config: WorkerConfig }
   | { type: "status"; id: number }
+  /** `vipd vrrp resign|resume INSTANCE`. */
+  | { type: "operator"; id: number; action: OperatorAction; instance: string }
+  /** Every tracked script's state (true = up) and tracked file's value, from the main thread. */
+  | ({ type: "tracked" } & TrackedStates)
   | { type: "shutdown" };
+
+export type OperatorAction = "resign" | "resume";
 
 export interface WorkerStatus {
   instances: InstanceStatus[];
@@ -77,6 +92,8 @@ export type WorkerToMain =
   | { type: "demote"; active: boolean; reason: string }
   | ({ type: "status"; id: number } & WorkerStatus)
   | { type: "reloaded"; id: number; ok: boolean; errors: SerializedError[] }
+  /** The instance's status after the action, or why it was refused. */
+  | { type: "operator_done"; id: number; status?: InstanceStatus; error?: SerializedError }
   | { type: "stopped" };
 
 export const WORKER_DATA_TAG = "vrrp";
@@ -84,7 +101,8 @@ export const WORKER_DATA_TAG = "vrrp";
 export function serializeError(err: unknown): SerializedError {
   const raw = err instanceof Error ? (err as { code?: unknown }).code : undefined;
   const code = typeof raw === "string" ? raw : "VRRP_WORKER_ERROR";
-  return { code, message: describeError(err) };
+  // The code travels apart: a message that repeated it would read "CODE: CODE: …" downstream.
+  return { code, message: err instanceof Error ? err.message : describeError(err) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +155,10 @@ export class VrrpRuntime {
   private readonly sockets = new Map<string, SocketEntry>();
   private readonly announcers = new Map<string, Announcer>();
   private readonly managed = new Map<string, Managed>();
+  /** Instances an operator resigned (`vipd vrrp resign`), by name. */
+  private readonly resigned = new Set<string>();
+  private trackedScripts: ReadonlyMap<string, boolean> = new Map();
+  private trackedFiles: ReadonlyMap<string, number> = new Map();
   private groups: SyncGroup[] = [];
   private readonly heartbeats = new HeartbeatWatchdog(2000, performance.now());
   private watchdog: NodeJS.Timeout | undefined;
@@ -155,6 +177,7 @@ export class VrrpRuntime {
   async init(config: WorkerConfig): Promise<void> {
     this.config = config;
     setLogLevel(config.logLevel);
+    if (config.tracked !== undefined) this.tracked(config.tracked);
     this.rt = await Rtnetlink.open();
     this.sub = await this.rt.subscribe(["link", "ipv4-addr", "ipv6-addr"]);
     this.sub.on("event", (ev) => this.onRouteEvent(ev));
@@ -214,6 +237,48 @@ export class VrrpRuntime {
     }
   }
 
+  /**
+   * An operator's resign or resume. The resigned set outlives the instance objects: a reload
+   * that restarts an instance resigns the new one again. Throws VRRP_UNKNOWN_INSTANCE.
+   */
+  operator(action: OperatorAction, name: string): InstanceStatus {
+    const m = this.managed.get(name);
+    if (m === undefined) {
+      const known = [...this.managed.keys()];
+      throw new VipdError(
+        "VRRP_UNKNOWN_INSTANCE",
+        `no VRRP instance '${name}'${known.length > 0 ? ` (instances: ${known.join(", ")})` : ""}`,
+        { instance: name },
+      );
+    }
+    const was = this.resigned.has(name);
+    if (action === "resign") this.resigned.add(name);
+    else this.resigned.delete(name);
+    this.log.warn(
+      {
+        event: "vrrp.operator",
+        instance: name,
+        action,
+        state: m.instance.state,
+        changed: was !== (action === "resign"),
+      },
+      action === "resign"
+        ? `operator: resign ${name} (${m.instance.state}): it stays BACKUP until resumed`
+        : `operator: resume ${name} (${m.instance.state})`,
+    );
+    m.instance.input({ type: action });
+    return m.instance.status();
+  }
+
+  /** The main thread's tracked scripts and files changed: every instance re-evaluates. */
+  tracked(states: TrackedStates): void {
+    this.trackedScripts = new Map(Object.entries(states.scripts));
+    this.trackedFiles = new Map(Object.entries(states.files));
+    for (const m of this.managed.values()) m.tracker.setTracked(this.trackedScripts, this.trackedFiles);
+    this.applyHealthToAll();
+    this.reconcileGroups();
+  }
+
   status(): WorkerStatus {
     return {
       instances: [...this.managed.values()].map((m) => m.instance.status()),
@@ -230,6 +295,7 @@ export class VrrpRuntime {
     setLogLevel(config.logLevel);
     if (!old || old.vrrp.heartbeatTimeoutMs !== config.vrrp.heartbeatTimeoutMs) this.armWatchdog();
     const wanted = new Map(config.vrrp.instances.map((i) => [i.name, i]));
+    for (const name of this.resigned) if (!wanted.has(name)) this.resigned.delete(name);
     const stops: Promise<void>[] = [];
     for (const [name, m] of this.managed) {
       if (!wanted.has(name)) {
@@ -289,6 +355,7 @@ export class VrrpRuntime {
 
   private createManaged(ic: VrrpInstanceConfig): Managed {
     const tracker = new Tracker(ic);
+    tracker.setTracked(this.trackedScripts, this.trackedFiles);
     tracker.setLinks(this.links.values());
     const io = this.instanceIo(ic.name);
     const instance = new VrrpInstance({ config: ic, primaryIp: this.primaryFor(ic), io });
@@ -299,6 +366,7 @@ export class VrrpRuntime {
     this.applyHealth(m);
     const demoted = this.heartbeats.demoted;
     if (demoted !== null) instance.input({ type: "demote", reason: demoted });
+    if (this.resigned.has(ic.name)) instance.input({ type: "resign" });
     instance.on("transition", (event) => {
       this.post({ type: "transition", event, status: instance.status() });
       m.group?.onTransition(instance, event);
@@ -330,7 +398,23 @@ export class VrrpRuntime {
    * Tracking's verdict, plus a fault while the instance has no socket to speak VRRP on (an
    * instance that cannot send must not become master by timeout).
    */
+  /**
+   * After an event that several instances see (a link change, a reload, new tracking results):
+   * every tracker is updated first, then every instance acts. Acting one by one would let a sync
+   * group judge a member whose tracker has not seen the event yet (a member's fault clears, the
+   * group still sees the other's stale fault and sends it back to FAULT: a flap).
+   */
+  private applyHealthToAll(): void {
+    const results = [...this.managed.values()].map((m) => ({ m, r: this.healthOf(m) }));
+    for (const { m, r } of results) m.instance.stageHealth(r);
+    for (const { m, r } of results) m.instance.updateHealth(r);
+  }
+
   private applyHealth(m: Managed): void {
+    m.instance.updateHealth(this.healthOf(m));
+  }
+
+  private healthOf(m: Managed): TrackingResult {
     const r = m.tracker.result();
     if (r.fault === null) {
       const key = this.socketKey(m.config.interface, familyOf(m.config));
@@ -338,7 +422,7 @@ export class VrrpRuntime {
         r.fault = `no VRRP socket on ${m.config.interface}: ${this.socketErrors.get(key) ?? "not open"}`;
       }
     }
-    m.instance.updateHealth(r);
+    return r;
   }
 
   private rebuildGroups(): void {
@@ -367,8 +451,8 @@ export class VrrpRuntime {
     for (const m of this.managed.values()) {
       const g = groupOf.get(m.config.name);
       m.tracker.reconfigure({ ...m.config, weightsAreFaults: g !== undefined && !g.trackingWeight });
-      this.applyHealth(m);
     }
+    this.applyHealthToAll();
     this.reconcileGroups();
   }
 
@@ -592,9 +676,9 @@ export class VrrpRuntime {
     for (const m of this.managed.values()) {
       m.tracker.setLinks(this.links.values());
       this.ensureSocket(m);
-      this.applyHealth(m);
-      m.instance.setPrimaryIp(this.primaryFor(m.config));
     }
+    this.applyHealthToAll();
+    for (const m of this.managed.values()) m.instance.setPrimaryIp(this.primaryFor(m.config));
     this.reconcileGroups();
   }
 
@@ -613,9 +697,9 @@ export class VrrpRuntime {
       for (const m of this.managed.values()) {
         m.tracker.onLink(ev.action, ev.link);
         if (ev.action === "new" && ev.link.name === m.config.interface) this.ensureSocket(m);
-        this.applyHealth(m);
-        m.instance.setPrimaryIp(this.primaryFor(m.config));
       }
+      this.applyHealthToAll();
+      for (const m of this.managed.values()) m.instance.setPrimaryIp(this.primaryFor(m.config));
       this.reconcileGroups();
       return;
     }
@@ -689,6 +773,11 @@ function runWorker(port: MessagePort): void {
       case "status":
         post({ type: "status", id: msg.id, ...runtime.status() });
         return;
+      case "tracked":
+        // Not serialised behind a reload: tracking is a fact about now, and instances that a
+        // reload creates read the latest one.
+        runtime.tracked(msg);
+        return;
       case "init":
         serial(async () => {
           try {
@@ -709,6 +798,15 @@ function runWorker(port: MessagePort): void {
             post({ type: "reloaded", id: msg.id, ok: errors.length === 0, errors });
           } catch (err) {
             post({ type: "reloaded", id: msg.id, ok: false, errors: [serializeError(err)] });
+          }
+        });
+        return;
+      case "operator":
+        serial(async () => {
+          try {
+            post({ type: "operator_done", id: msg.id, status: runtime.operator(msg.action, msg.instance) });
+          } catch (err) {
+            post({ type: "operator_done", id: msg.id, error: serializeError(err) });
           }
         });
         return;

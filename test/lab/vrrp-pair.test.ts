@@ -331,6 +331,60 @@ describe("unicast peers", () => {
   });
 });
 
+describe("planned handover (vipd vrrp resign / resume)", () => {
+  const cli = (v: Vipd, ...argv: string[]) =>
+    execFileSync(process.execPath, [VIPD_BIN, ...argv, "-s", v.apiSocket], { encoding: "utf8" });
+  const resigned = (v: Vipd) =>
+    (JSON.parse(cli(v, "status", "--json")) as { vrrp: { instances: { resigned: boolean }[] } }).vrrp
+      .instances[0]?.resigned;
+
+  it("a resigned master hands over at once and stays out, across a reload and with no peer, until resumed", async () => {
+    const { lab, dir, d1, d2 } = await pair(spec("d1", PRIO_MASTER), spec("d2", PRIO_BACKUP));
+    await settled(lab, d1, d2);
+    const m1 = d1.mark;
+    expect(cli(d1, "vrrp", "resign", "web")).toBe("web: resigned (now BACKUP)\n");
+    await settled(lab, d2, d1);
+    expect(transitionsSince(d1, m1)).toEqual(["MASTER→BACKUP (resign)"]);
+    expect(d1.records(m1).some((r) => r.event === "vrrp.operator" && r.action === "resign")).toBe(true);
+    expect(resigned(d1)).toBe(true);
+
+    // A reload that raises its priority does not undo it.
+    const m2 = d1.mark;
+    Vipd.writeConfig(dir, spec("d1", PRIO_MASTER + 10));
+    expect(d1.proc.signal("SIGHUP")).toBe(true);
+    await d1.log.waitFor((l) => l.text.includes('"config.reloaded"'), { from: m2, timeoutMs: WAIT_MS });
+    // With the peer gone, nobody takes the VIP: that is what resigning asks for.
+    await d2.stop();
+    await sleep(3 * MASTER_DOWN_MS);
+    expect(transitionsSince(d1, m2)).toEqual([]);
+    expect(await vipHolders(lab)).toEqual([]);
+    expect(resigned(d1)).toBe(true);
+
+    const m3 = d1.mark;
+    expect(cli(d1, "vrrp", "resume", "web")).toBe("web: resumed (now BACKUP)\n");
+    await d1.waitForState("MASTER", { from: m3, timeoutMs: WAIT_MS });
+    expect(
+      await until(
+        "the VIP on d1",
+        () => vipHolders(lab),
+        (h) => h.length === 1,
+      ),
+    ).toEqual(["d1"]);
+    expect(resigned(d1)).toBe(false);
+  });
+
+  it("an unknown instance is refused with its code and the known names", async () => {
+    const { d1 } = await pair(spec("d1", PRIO_MASTER), spec("d2", PRIO_BACKUP));
+    let stderr = "";
+    try {
+      cli(d1, "vrrp", "resign", "wbe");
+    } catch (err) {
+      stderr = String((err as { stderr?: string }).stderr);
+    }
+    expect(stderr).toBe("vipd vrrp: VRRP_UNKNOWN_INSTANCE: no VRRP instance 'wbe' (instances: web)\n");
+  });
+});
+
 describe("reload (SIGHUP)", () => {
   it("applies a valid config in place and ignores an invalid one", async () => {
     const { lab, dir, d1, d2 } = await pair(spec("d1", PRIO_MASTER), spec("d2", PRIO_BACKUP));

@@ -53,6 +53,23 @@ export interface KeepalivedInstance {
   state?: "BACKUP" | "MASTER";
   /** `authentication { auth_type PASS auth_pass … }` (VRRPv2). */
   authPass?: string;
+  notify?: KeepalivedNotify;
+}
+
+/** notify_master / notify_backup / notify_fault / notify_stop and notify (`any`): argv, quoted as one word. */
+export type KeepalivedNotify = Partial<Record<"master" | "backup" | "fault" | "stop" | "any", string[]>>;
+
+export interface KeepalivedSyncGroup {
+  name: string;
+  instances: string[];
+  notify?: KeepalivedNotify;
+}
+
+function notifyLines(notify: KeepalivedNotify | undefined): string[] {
+  if (notify === undefined) return [];
+  return Object.entries(notify).map(
+    ([state, argv]) => `  ${state === "any" ? "notify" : `notify_${state}`} "${argv.join(" ")}"`,
+  );
 }
 
 export interface KeepalivedConfig {
@@ -62,6 +79,7 @@ export interface KeepalivedConfig {
   instances: KeepalivedInstance[];
   /** GARP burst repeat on becoming master (keepalived's default is 5). */
   garpMasterRepeat?: number;
+  syncGroups?: KeepalivedSyncGroup[];
 }
 
 /** keepalived's advert_int text: whole seconds for v2, seconds with up to two decimals for v3. */
@@ -94,6 +112,10 @@ export function keepalivedConf(cfg: KeepalivedConfig): string {
   ];
   if (cfg.garpMasterRepeat !== undefined) out.push(`  vrrp_garp_master_repeat ${cfg.garpMasterRepeat}`);
   out.push("}", "");
+  for (const g of cfg.syncGroups ?? []) {
+    out.push(`vrrp_sync_group ${g.name} {`, "  group {", ...g.instances.map((i) => `    ${i}`), "  }");
+    out.push(...notifyLines(g.notify), "}", "");
+  }
   for (const inst of cfg.instances) {
     out.push(`vrrp_instance ${instanceName(inst)} {`);
     out.push(`  state ${inst.state ?? "BACKUP"}`);
@@ -110,6 +132,7 @@ export function keepalivedConf(cfg: KeepalivedConfig): string {
     if (inst.unicastTtl !== undefined) out.push(`  unicast_ttl ${inst.unicastTtl}`);
     if (inst.authPass !== undefined)
       out.push("  authentication {", "    auth_type PASS", `    auth_pass ${inst.authPass}`, "  }");
+    out.push(...notifyLines(inst.notify));
     out.push("  virtual_ipaddress {");
     for (const vip of inst.virtualIps) out.push(`    ${vip} dev ${inst.interface}`);
     out.push("  }", "}", "");

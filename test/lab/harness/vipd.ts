@@ -50,6 +50,10 @@ export interface VipdInstanceSpec {
   trackInterfaces?: { name: string; weight: number }[];
   /** VRRPv2 simple password (authentication: { type: pass, password }). */
   password?: string;
+  /** The instance's `notify` mapping as written (master, backup, fault, stop, any, timeout). */
+  notify?: Record<string, unknown>;
+  /** More instance keys, as written (track_scripts, track_files, …). */
+  extra?: Record<string, unknown>;
 }
 
 export interface VipdWebhookSpec {
@@ -68,6 +72,9 @@ export interface VipdSpec {
   instances: VipdInstanceSpec[];
   webhooks?: VipdWebhookSpec[];
   heartbeatTimeoutMs?: number;
+  syncGroups?: { name: string; instances: string[]; notify?: Record<string, unknown> }[];
+  /** More keys of the vrrp section, as written (track_scripts, track_files). */
+  vrrpExtra?: Record<string, unknown>;
 }
 
 const ms = (n: number): string => `${n}ms`;
@@ -102,7 +109,11 @@ export function vipdYaml(
         ...(i.checksumMode !== undefined ? { checksum_mode: i.checksumMode } : {}),
         ...(i.garpRepeat !== undefined ? { garp: { repeat: i.garpRepeat } } : {}),
         ...(i.password !== undefined ? { authentication: { type: "pass", password: i.password } } : {}),
+        ...(i.notify !== undefined ? { notify: i.notify } : {}),
+        ...i.extra,
       })),
+      ...(spec.syncGroups?.length ? { sync_groups: spec.syncGroups } : {}),
+      ...spec.vrrpExtra,
     },
   };
   if (spec.webhooks?.length) {

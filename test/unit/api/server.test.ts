@@ -246,6 +246,7 @@ describe("ApiServer", () => {
       "POST /reload",
       "POST /resync",
       "POST /server?action=drain|disable|enable&virtual_server=VS&real_server=RS",
+      "POST /vrrp?action=resign|resume&instance=NAME",
     ]);
   });
 

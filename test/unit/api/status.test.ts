@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { AlertsStatsEntry } from "../../../src/alert/webhook.js";
+import { renderPrometheus } from "../../../src/api/metrics.js";
 import {
   type AlertStatsInput,
   buildStatus,
@@ -73,6 +74,7 @@ describe("buildStatus", () => {
       lastTransition: { from: "BACKUP", to: "MASTER", reason: "master_down", at: "2025-03-01T10:01:00.000Z" },
       fault: null,
       demoted: null,
+      resigned: false,
       transitions: 2,
       advertsSent: 1200,
       advertsReceived: 3,
@@ -382,6 +384,23 @@ describe("formatStatus", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  it("shows an operator's resignation in the table, the notes and the metrics", () => {
+    const status = buildStatus(
+      statusInput({
+        vrrp: {
+          instances: [instance({ state: "BACKUP", resigned: true })],
+          demoted: null,
+          heartbeatAgeMs: 40,
+        },
+      }),
+    );
+    expect(status.vrrp?.instances[0]?.resigned).toBe(true);
+    const text = formatStatus(status);
+    expect(text).toMatch(/\n {2}web +BACKUP \(resigned\) /);
+    expect(text).toContain("resigned by the operator (vipd vrrp resume to undo)");
+    expect(renderPrometheus(status)).toContain('vipd_vrrp_resigned{instance="web"} 1\n');
   });
 
   it("shows faults, self-demote, worker and kernel errors", () => {

@@ -129,7 +129,7 @@ describe("vipd", () => {
       expect(result.stdout).toMatch(/^Usage: vipd <command> \[options\]/);
       for (const command of COMMANDS) expect(result.stdout).toContain(`  ${command.name} `);
     }
-    expect(COMMANDS.map((c) => c.name)).toEqual(["run", "check", "status", "server", "migrate"]);
+    expect(COMMANDS.map((c) => c.name)).toEqual(["run", "check", "status", "server", "vrrp", "migrate"]);
   });
 
   it("prints a command's usage for help <command>", async () => {

@@ -71,6 +71,8 @@ describe("the config contract example", () => {
         virtualIps: [{ address: "10.0.0.100", prefixLength: 24, family: 4 }],
         unicastPeers: [],
         trackInterfaces: [{ name: "eth1", weight: -50 }],
+        trackScripts: [],
+        trackFiles: [],
         garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
         checksumMode: "pseudo",
         unicastTtl: { send: 255 },
@@ -161,6 +163,8 @@ describe("defaults", () => {
       virtualIps: [{ address: "10.0.0.1", prefixLength: 32, family: 4 }],
       unicastPeers: [],
       trackInterfaces: [],
+      trackScripts: [],
+      trackFiles: [],
       garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
       checksumMode: "pseudo",
       unicastTtl: { send: 255 },
@@ -464,6 +468,116 @@ describe("vrrp instance: authentication", () => {
     ]);
     expect(authOf("{ type: pass, password: a }", 3)).toEqual([
       expect.stringMatching(/^t\.yaml:8:23: VRRPv3 has no authentication \(RFC 5798 removed it\)/),
+    ]);
+  });
+});
+
+describe("notify hooks", () => {
+  const vrrp = (notify: string) =>
+    `vrrp:\n  instances:\n    - name: a\n      interface: eth0\n      vrid: 1\n      virtual_ips: [10.0.0.1/24]\n      notify: ${notify}\n`;
+  const of = (text: string) => {
+    const r = parseConfig(text, "t.yaml");
+    return r.ok ? r.config : r.errors.map(formatIssue);
+  };
+
+  it("reads each state's argv, `any`, and a timeout (default 30 s)", () => {
+    const c = of(vrrp("{ master: [/m, x], any: [/n], timeout: 5s }"));
+    expect(typeof c === "object" && !Array.isArray(c) && c.vrrp.instances[0]?.notify).toEqual({
+      master: ["/m", "x"],
+      any: ["/n"],
+      timeoutMs: 5000,
+    });
+    const d = of(vrrp("{ stop: [/s] }"));
+    expect(!Array.isArray(d) && d.vrrp.instances[0]?.notify).toEqual({ stop: ["/s"], timeoutMs: 30_000 });
+  });
+
+  it("refuses a shell line, an empty argv, an unknown state and a bad timeout, at the field", () => {
+    expect(of(vrrp("{ master: /etc/hook.sh up }"))).toEqual([
+      't.yaml:7:25: master is run without a shell, so it is a list of arguments: write ["/etc/hook.sh", "up"]',
+    ]);
+    expect(of(vrrp("{ backup: [] }"))).toEqual(["t.yaml:7:25: backup needs at least the program to run"]);
+    expect(of(vrrp("{ masters: [/m] }"))).toEqual([
+      expect.stringMatching(/^t\.yaml:7:17: unknown key 'masters'.*did you mean 'master'/),
+    ]);
+    expect(of(vrrp("{ any: [/n], timeout: 0s }"))).toEqual([
+      "t.yaml:7:37: timeout 0s is out of range (1ms..1h)",
+    ]);
+  });
+
+  it("a sync group has hooks of its own", () => {
+    const text = `${vrrp("{ any: [/n] }")}    - { name: b, interface: eth0, vrid: 2, virtual_ips: [10.0.0.2/24] }\n  sync_groups:\n    - { name: g, instances: [a, b], notify: { fault: [/f] } }\n`;
+    const c = of(text);
+    expect(!Array.isArray(c) && c.vrrp.syncGroups[0]?.notify).toEqual({ fault: ["/f"], timeoutMs: 30_000 });
+    expect(of(text.replace("fault: [/f]", "fault: /f"))).toEqual([
+      expect.stringMatching(/^t\.yaml:10:54: fault is run without a shell/),
+    ]);
+  });
+
+  it("a real server takes its own notify, else its virtual server's", () => {
+    const c = of(
+      "virtual_servers:\n  - name: www\n    address: 10.0.0.1\n    port: 80\n    notify: { down: [/d] }\n    real_servers:\n      - { address: 10.0.1.1 }\n      - { address: 10.0.1.2, notify: { up: [/u], timeout: 1s } }\n",
+    );
+    const rs = !Array.isArray(c) ? c.virtualServers[0]?.realServers : undefined;
+    expect(rs?.map((r) => r.notify)).toEqual([
+      { down: ["/d"], timeoutMs: 30_000 },
+      { up: ["/u"], timeoutMs: 1000 },
+    ]);
+  });
+});
+
+describe("tracked scripts and files", () => {
+  const cfg = (defs: string, refs: string) =>
+    `vrrp:\n${defs}  instances:\n    - name: a\n      interface: eth0\n      vrid: 1\n      virtual_ips: [10.0.0.1/24]\n${refs}`;
+  const of = (text: string) => {
+    const r = parseConfig(text, "t.yaml");
+    return r.ok ? r.config.vrrp : r.errors.map(formatIssue);
+  };
+  const DEFS =
+    "  track_scripts:\n    - { name: chk, command: [/bin/chk], weight: -20 }\n  track_files:\n    - { name: maint, path: /run/vipd/maint }\n";
+
+  it("defaults keepalived's way: interval 1s, timeout = interval, rise/fall 1, script weight 0, file weight 1", () => {
+    const v = of(
+      cfg(
+        "  track_scripts:\n    - { name: s, command: [/s] }\n    - { name: t, command: [/t], interval: 5s }\n  track_files:\n    - { name: f, path: /f }\n",
+        "",
+      ),
+    );
+    expect(!Array.isArray(v) && v.trackScripts).toEqual([
+      { name: "s", command: ["/s"], intervalMs: 1000, timeoutMs: 1000, rise: 1, fall: 1, weight: 0 },
+      { name: "t", command: ["/t"], intervalMs: 5000, timeoutMs: 5000, rise: 1, fall: 1, weight: 0 },
+    ]);
+    expect(!Array.isArray(v) && v.trackFiles).toEqual([{ name: "f", path: "/f", weight: 1 }]);
+  });
+
+  it("an instance refers by name, taking the definition's weight unless it gives one", () => {
+    const v = of(cfg(DEFS, "      track_scripts: [chk]\n      track_files: [{ name: maint, weight: -5 }]\n"));
+    expect(!Array.isArray(v) && v.instances[0]).toMatchObject({
+      trackScripts: [{ name: "chk", weight: -20 }],
+      trackFiles: [{ name: "maint", weight: -5 }],
+    });
+  });
+
+  it("refuses unknown and repeated references, duplicate definitions, relative paths and bad weights", () => {
+    expect(of(cfg(DEFS, "      track_scripts: [chek]\n"))).toEqual([
+      "t.yaml:11:23: unknown track script 'chek' (define it in vrrp.track_scripts) (did you mean 'chk'?)",
+    ]);
+    expect(of(cfg(DEFS, "      track_scripts: [chk, chk]\n"))).toEqual([
+      "t.yaml:11:28: track script 'chk' is tracked twice",
+    ]);
+    expect(of(cfg(DEFS, "      track_files: [{ name: maint, weight: 300 }]\n"))).toEqual([
+      "t.yaml:11:44: weight 300 is out of range (-254..254)",
+    ]);
+    expect(
+      of(
+        cfg(
+          '  track_scripts:\n    - { name: s, command: [/s] }\n    - { name: s, command: "/s x" }\n  track_files:\n    - { name: f, path: run/f }\n',
+          "",
+        ),
+      ),
+    ).toEqual([
+      "t.yaml:4:15: duplicate track script 's'",
+      't.yaml:4:27: command is run without a shell, so it is a list of arguments: write ["/s", "x"]',
+      "t.yaml:6:24: 'run/f' must be an absolute path",
     ]);
   });
 });

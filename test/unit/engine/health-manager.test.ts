@@ -12,6 +12,7 @@ import type {
 } from "../../../src/config/types.js";
 import type { ServerHealth } from "../../../src/engine/desired.js";
 import { HealthManager, type StateStore } from "../../../src/engine/health-manager.js";
+import type { RealServerChange } from "../../../src/engine/notify.js";
 import { decodeHealth, MIN_RECENT_MS } from "../../../src/health/persist.js";
 import { InProcessRunner } from "../../../src/health/runner.js";
 import { CheckScheduler } from "../../../src/health/scheduler.js";
@@ -113,6 +114,8 @@ interface World {
   /** Every onHealth call, in order. */
   health: Map<string, ServerHealth>[];
   events: VipdEvent[];
+  /** Every onServingChange call (the notify hooks' feed), in order. */
+  serving: RealServerChange[];
   /** The onHealth changes of one server, in order. */
   healthOf(key: string): ServerHealth[];
   state(key: string): string | undefined;
@@ -127,6 +130,7 @@ function world(
   const store = opts.store ?? new MemoryStore();
   const health: Map<string, ServerHealth>[] = [];
   const events: VipdEvent[] = [];
+  const serving: RealServerChange[] = [];
   const factory = new EventFactory({ node: "lb1", now: clock.wallNow, bootId: "test" });
   const runner = new InProcessRunner(
     (limits, onChanges) => new CheckScheduler(clock, limits, checks.run, (c) => onChanges([c])),
@@ -139,6 +143,7 @@ function world(
     onHealth: (changes) => health.push(new Map(changes)),
     events: () => factory,
     onEvent: (e) => events.push(e),
+    onServingChange: (c) => serving.push(c),
     clock,
     log: pino({ level: "silent" }),
   });
@@ -149,6 +154,7 @@ function world(
     manager,
     health,
     events,
+    serving,
     healthOf: (key) => health.flatMap((m) => (m.has(key) ? [m.get(key) as ServerHealth] : [])),
     state: (key) => [...manager.records()].find((r) => r.checks.key === key)?.state,
   };
@@ -215,6 +221,17 @@ describe("HealthManager: checks to health", () => {
       code: "status",
     });
     expect(w.manager.counters.transitions.get("down:status")).toBe(1);
+    // The notify hooks hear of it once, with the server's own address and port.
+    expect(w.serving.slice(-1)).toEqual([
+      {
+        virtualServer: "web",
+        realServer: "10.0.0.21:80",
+        address: "10.0.0.21",
+        port: 80,
+        serving: false,
+        reason: "status 503",
+      },
+    ]);
     // The other server is untouched.
     expect(w.state(K2)).toBe("up");
     expect(w.manager.healthMap().get(K2)).toEqual({ up: true });

@@ -350,7 +350,7 @@ describe("vrrp_instance", () => {
     expect(warnings(owner)[0]).toMatch(/priority 255 \(address owner\) is not changed by tracking/);
   });
 
-  it("warns about scripts and notifications, and anything unknown", () => {
+  it("translates notify scripts, and warns about an undefined tracking script, e-mail and anything unknown", () => {
     const result = convert(
       instance(`${VIP}
     track_script {
@@ -362,15 +362,61 @@ describe("vrrp_instance", () => {
     use_vmac`),
     );
     expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
-      "7:5 track_script",
-      "10:5 notify_master",
-      "11:5 notify",
+      "8:9 chk",
       "12:5 smtp_alert",
       "13:5 use_vmac",
     ]);
-    expect(result.warnings[0]?.message).toMatch(/not supported yet/);
-    expect(result.warnings[1]?.message).toMatch(/use alerts\.webhooks instead \(event vrrp\.state\)/);
-    validated(result);
+    expect(result.warnings[0]?.message).toBe("vrrp_script 'chk' was not translated; not tracked");
+    expect(result.config.vrrp?.instances[0]?.notify).toEqual({
+      master: ["/bin/notify", "master"],
+      any: ["/bin/notify"],
+    });
+    expect(validated(result).vrrp.instances[0]?.notify).toEqual({
+      master: ["/bin/notify", "master"],
+      any: ["/bin/notify"],
+      timeoutMs: 30_000,
+    });
+  });
+
+  describe("notify scripts, as keepalived 2.2.7 reads them", () => {
+    const notifyOf = (lines: string) => convert(instance(`${VIP}\n${lines}`));
+    const at = (r: ConvertResult) => r.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}: ${w.message}`);
+
+    it("splits the quoted command into argv, quotes grouping words, each state to its key", () => {
+      const r = notifyOf(
+        `    notify_backup "/usr/bin/logger -t 'ka notify' backup"\n    notify_fault /f\n    notify_stop "/s x"`,
+      );
+      expect(r.config.vrrp?.instances[0]?.notify).toEqual({
+        backup: ["/usr/bin/logger", "-t", "ka notify", "backup"],
+        fault: ["/f"],
+        stop: ["/s", "x"],
+      });
+      expect(r.warnings).toEqual([]);
+      validated(r);
+    });
+
+    it("a second word is keepalived's script user: kept out of argv, with a warning at it", () => {
+      const r = notifyOf("    notify_master /bin/to-master web");
+      expect(r.config.vrrp?.instances[0]?.notify).toEqual({ master: ["/bin/to-master"] });
+      expect(at(r)).toEqual([
+        "7:34 notify_master: keepalived runs this script as user 'web'; vipd runs hooks as itself: quote the whole command if 'web' was meant as an argument, or switch user inside the script",
+      ]);
+    });
+
+    it("warns about a repeated keyword, a missing or broken script, and the hooks vipd does not have", () => {
+      const r = notifyOf(
+        '    notify /a\n    notify /b\n    notify_master\n    notify_fault "/x \'y"\n    notify_deleted /d\n    notify_master_rx_lower_pri /l',
+      );
+      expect(r.config.vrrp?.instances[0]?.notify).toEqual({ any: ["/a"] });
+      expect(at(r)).toEqual([
+        "8:5 notify: notify is given twice; keepalived keeps the first, so does this config",
+        "9:5 notify_master: notify_master needs a script; dropped",
+        "10:18 notify_fault: the script has an unterminated quote; dropped",
+        expect.stringMatching(/^11:5 notify_deleted: not translated: vipd runs the instance's `stop` hook/),
+        expect.stringMatching(/^12:5 notify_master_rx_lower_pri: not translated/),
+      ]);
+      validated(r);
+    });
   });
 
   describe("authentication, as keepalived 2.2.7 reads it", () => {
@@ -478,7 +524,7 @@ describe("vrrp_sync_group", () => {
         A B
         GONE
     }
-    notify_master /bin/x
+    notify_master "/bin/x group"
 }
 ${instance(VIP, "A")}
 vrrp_instance B {
@@ -493,15 +539,21 @@ vrrp_sync_group EMPTY {
         GONE
     }
 }`);
-    expect(result.config.vrrp?.sync_groups).toEqual([{ name: "G", instances: ["A", "B"] }]);
+    expect(result.config.vrrp?.sync_groups).toEqual([
+      { name: "G", instances: ["A", "B"], notify: { master: ["/bin/x", "group"] } },
+    ]);
     expect(warnings(result)).toEqual([
       "k.conf:4:9: group: instance 'GONE' was not translated; left out of sync group 'G'",
-      "k.conf:6:5: notify_master: scripts are not run; use alerts.webhooks instead (event vrrp.state)",
       "k.conf:23:1: vrrp_sync_group: sync group 'EMPTY' has no translated instance; skipped",
       "k.conf:25:9: group: instance 'GONE' was not translated; left out of sync group 'EMPTY'",
     ]);
     expect(validated(result).vrrp.syncGroups).toEqual([
-      { name: "G", instances: ["A", "B"], trackingWeight: false },
+      {
+        name: "G",
+        instances: ["A", "B"],
+        trackingWeight: false,
+        notify: { master: ["/bin/x", "group"], timeoutMs: 30_000 },
+      },
     ]);
   });
 });
@@ -557,12 +609,104 @@ describe("older keepalived syntax", () => {
   });
 });
 
-describe("vrrp_script", () => {
-  it("is warned about (not supported yet)", () => {
-    const result = convert(`vrrp_script chk {\n    script "/bin/true"\n}\n${instance(VIP)}`);
-    expect(warnings(result)).toEqual([
-      "k.conf:1:1: vrrp_script: not supported yet: vipd cannot run tracking scripts ('chk' is dropped)",
+describe("vrrp_script and track_file, as keepalived 2.2.7 reads them", () => {
+  const at = (r: ConvertResult) => r.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}: ${w.message}`);
+
+  it("becomes vrrp.track_scripts and track_files, referred to by the instance with keepalived's defaults made explicit", () => {
+    const r = convert(`vrrp_script chk {
+    script "/usr/bin/pgrep -x haproxy"
+    interval 2
+    timeout 1
+    weight -20
+    rise 3
+    fall 2
+    init_fail
+}
+vrrp_track_file maint {
+    file "/run/maint"
+    weight 0
+}
+track_file bias {
+    file /run/bias
+}
+${instance(`${VIP}
+    track_script {
+        chk
+    }
+    track_file {
+        maint
+        bias weight -5
+    }`)}`);
+    expect(r.warnings).toEqual([]);
+    expect(r.config.vrrp?.track_scripts).toEqual([
+      {
+        name: "chk",
+        command: ["/usr/bin/pgrep", "-x", "haproxy"],
+        interval: "2s",
+        timeout: "1s",
+        weight: -20,
+        rise: 3,
+        fall: 2,
+        initial: "down",
+      },
     ]);
+    expect(r.config.vrrp?.track_files).toEqual([
+      { name: "maint", path: "/run/maint", weight: 0 },
+      { name: "bias", path: "/run/bias" },
+    ]);
+    const v = validated(r).vrrp;
+    expect(v.instances[0]).toMatchObject({
+      trackScripts: [{ name: "chk", weight: -20 }],
+      trackFiles: [
+        { name: "maint", weight: 0 },
+        { name: "bias", weight: -5 },
+      ],
+    });
+    expect(v.trackScripts[0]).toMatchObject({ intervalMs: 2000, timeoutMs: 1000, initial: "down" });
+    expect(v.trackFiles[1]).toEqual({ name: "bias", path: "/run/bias", weight: 1 });
+  });
+
+  it("warns, at the word, about reverse, users, init_file and references to what was not translated", () => {
+    const r = convert(`vrrp_script rev {
+    script /bin/a
+    weight 10 reverse
+}
+vrrp_script ok {
+    script /bin/b
+    user nobody
+}
+vrrp_script none {
+    interval 2
+}
+vrrp_track_file f {
+    file /run/f
+    init_file 0
+}
+${instance(`${VIP}
+    track_script {
+        rev
+        ok weight 5 reverse
+        none
+        ok
+        missing
+    }
+    track_file {
+        f weight 300
+    }`)}`);
+    expect(at(r)).toEqual([
+      "3:15 weight: vipd has no reverse tracking; dropped, and not tracked by any instance",
+      "7:5 user: vipd runs tracking scripts as itself; switch user inside the script if needed",
+      "9:1 vrrp_script: vrrp_script 'none' has no script; dropped",
+      "14:5 init_file: not translated: vipd does not create track files (a missing file counts as 0, as here)",
+      "23:9 rev: vrrp_script 'rev' was not translated; not tracked",
+      "24:21 ok: vipd has no reverse tracking; not tracked",
+      "25:9 none: vrrp_script 'none' was not translated; not tracked",
+      "27:9 missing: vrrp_script 'missing' was not translated; not tracked",
+      "30:18 f: '300' is not a weight (-253..253); ignored",
+    ]);
+    expect(r.config.vrrp?.instances[0]?.track_scripts).toEqual(["ok"]);
+    expect(r.config.vrrp?.instances[0]?.track_files).toEqual(["f"]);
+    validated(r);
   });
 });
 
@@ -1173,11 +1317,10 @@ virtual_server 10.0.0.1 80 {
       "5:5 quorum_up",
       "6:5 quorum_down",
       "7:5 net_mask",
-      "9:9 notify_up",
       "10:9 snmp_name",
     ]);
     expect(result.warnings[3]?.message).toMatch(/events quorum\.gained, quorum\.lost/);
-    expect(result.warnings[6]?.message).toMatch(/events real_server\.up, real_server\.down/);
+    expect(result.config.virtual_servers?.[0]?.real_servers[0]?.notify).toEqual({ up: ["/bin/up"] });
   });
 
   it("names services by address:port, protocol when not tcp, and keeps names unique", () => {

@@ -133,6 +133,8 @@ export function instanceConfig(over: Partial<VrrpInstanceConfig> = {}): VrrpInst
     virtualIps: [prefix("10.0.0.100/24")],
     unicastPeers: [],
     trackInterfaces: [],
+    trackScripts: [],
+    trackFiles: [],
     garp: { repeat: 5, delayMs: 5000, refreshMs: 0 },
     checksumMode: "pseudo",
     unicastTtl: { send: 255 },

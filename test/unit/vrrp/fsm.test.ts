@@ -691,6 +691,53 @@ const rows: Row[] = [
     actions: [],
     deadline: MD_100,
   },
+  {
+    name: "resign as master → priority-0 advert, delete VIPs, BACKUP; its master-down timer only re-arms",
+    given: () => becomeMaster(),
+    input: { type: "resign" },
+    now: 5000,
+    state: "BACKUP",
+    actions: [tr("MASTER", "BACKUP", "resign"), { type: "send_advert", priority: 0 }, { type: "del_vips" }],
+    deadline: 5000 + MD_100,
+    extra: (s) => {
+      expect(s.resigned).toBe(true);
+      // Nobody else speaks: it still does not take over, and stays resigned.
+      const later = run(s, [TIMER, 5000 + MD_100], [TIMER, 5000 + 2 * MD_100]);
+      expect(later.state.state).toBe("BACKUP");
+      expect(later.actions).toEqual([]);
+      expect(nextDeadline(later.state)).toBe(5000 + 3 * MD_100);
+      // Resumed, it takes over when the running timer fires, as any backup.
+      const resumed = run(later.state, [{ type: "resume" }, 5000 + 2 * MD_100 + 1]);
+      expect(resumed.state.resigned).toBe(false);
+      expect(step(resumed.state, TIMER, 5000 + 3 * MD_100).state.state).toBe("MASTER");
+    },
+  },
+  {
+    name: "a resigned owner starts as BACKUP, and a resigned sync member neither wants MASTER nor follows its group there",
+    given: () => run(inst({ priority: 255 }), [{ type: "resign" }, 0]).state,
+    input: START,
+    now: 1,
+    state: "BACKUP",
+    actions: [tr("INIT", "BACKUP", "startup")],
+    // The owner keeps priority 255 (and its short skew): it only does not take over.
+    deadline: 1 + 3000 + 1000 / 256,
+    extra: (s) => {
+      const member = run(s, [{ type: "sync_member", member: true }, 2]).state;
+      const fired = step(member, TIMER, nextDeadline(member)!);
+      expect(fired.actions).toEqual([]);
+      expect(fired.state.wantMaster).toBe(false);
+      expect(step(member, { type: "sync_group", to: "MASTER" }, 3).state.state).toBe("BACKUP");
+    },
+  },
+  {
+    name: "resign as backup changes no state and sends nothing",
+    given: () => backupAt0(),
+    input: { type: "resign" },
+    now: 100,
+    state: "BACKUP",
+    actions: [],
+    deadline: MD_100,
+  },
 ];
 
 describe("fsm rules (one row per rule)", () => {

@@ -95,3 +95,83 @@ describe("Tracker", () => {
     expect(t.interfaces()).toEqual(["eth0", "eth1"]);
   });
 });
+
+describe("Tracker: scripts and files (keepalived's vrrp_script and vrrp_track_file)", () => {
+  function tracked(
+    scripts: { name: string; weight: number }[],
+    files: { name: string; weight: number }[],
+    priority = 100,
+    weightsAreFaults = false,
+  ) {
+    const t = new Tracker({
+      interface: "eth0",
+      priority,
+      trackInterfaces: [],
+      trackScripts: scripts,
+      trackFiles: files,
+      weightsAreFaults,
+    });
+    t.setLinks([link("eth0", 2)]);
+    const set = (s: Record<string, boolean>, f: Record<string, number> = {}) => {
+      t.setTracked(new Map(Object.entries(s)), new Map(Object.entries(f)));
+      return t.result();
+    };
+    return set;
+  }
+
+  it("scripts: weight 0 down is a fault, > 0 added while up, < 0 added while down; no report yet is a fault", () => {
+    const set = tracked(
+      [
+        { name: "must", weight: 0 },
+        { name: "plus", weight: 20 },
+        { name: "minus", weight: -30 },
+      ],
+      [],
+    );
+    expect(set({ must: true, plus: true })).toEqual({
+      fault: "track script minus has not run yet",
+      priority: 120,
+    });
+    expect(set({ must: true, plus: true, minus: true })).toEqual({ fault: null, priority: 120 });
+    expect(set({ must: true, plus: false, minus: false })).toEqual({ fault: null, priority: 70 });
+    expect(set({ must: false, plus: true, minus: true })).toEqual({
+      fault: "track script must failed (weight 0)",
+      priority: 120,
+    });
+  });
+
+  it("files: weight 0 faults on any non-zero value; else value × weight, −254 or less a fault", () => {
+    const set = tracked(
+      [],
+      [
+        { name: "maint", weight: 0 },
+        { name: "bias", weight: 5 },
+      ],
+    );
+    expect(set({}, {})).toEqual({ fault: null, priority: 100 });
+    expect(set({}, { bias: 4 })).toEqual({ fault: null, priority: 120 });
+    expect(set({}, { bias: -3 })).toEqual({ fault: null, priority: 85 });
+    // The sum is kept in 1..254, as for interfaces.
+    expect(set({}, { bias: 40 }).priority).toBe(254);
+    expect(set({}, { bias: -50 }).priority).toBe(1);
+    expect(set({}, { bias: -51 })).toEqual({
+      fault: "track file bias holds -51 (× weight 5 ≤ −254)",
+      priority: 100,
+    });
+    expect(set({}, { maint: 1 }).fault).toBe("track file maint holds 1 (weight 0)");
+  });
+
+  it("in a sync group without tracking_weight every weight counts as 0", () => {
+    const set = tracked([{ name: "s", weight: -30 }], [{ name: "f", weight: 2 }], 100, true);
+    expect(set({ s: false }).fault).toBe("track script s failed (weight -30 counts as 0 in a sync group)");
+    expect(set({ s: true }, { f: 3 })).toEqual({
+      fault: "track file f holds 3 (weight 2 counts as 0 in a sync group)",
+      priority: 100,
+    });
+  });
+
+  it("an owner keeps 255 whatever the weights", () => {
+    const set = tracked([{ name: "s", weight: -30 }], [], 255);
+    expect(set({ s: false })).toEqual({ fault: null, priority: 255 });
+  });
+});
