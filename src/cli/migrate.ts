@@ -5,7 +5,7 @@ import { parseConfig } from "../config/parse.js";
 import type { VipdConfig } from "../config/types.js";
 import { convertKeepalived, type MigratedConfig } from "../migrate/convert.js";
 import { emitYaml } from "../migrate/emit.js";
-import { formatMigrateError, formatWarning, type MigrateWarning } from "../migrate/lexer.js";
+import { formatMigrateError, formatWarning, type MigrateWarning, printable } from "../migrate/lexer.js";
 import { type ParseOptions, parseKeepalivedFile } from "../migrate/parse.js";
 import { type CliCommand, type CliIo, EXIT, usageError } from "./command.js";
 
@@ -96,6 +96,15 @@ export async function runMigrate(args: string[], io: CliIo): Promise<number> {
   }
 
   for (const w of result.warnings) io.stderr.write(`${formatWarning(w, "warning")}\n`);
+  const instances = result.config.vrrp?.instances.length ?? 0;
+  const services = result.config.virtual_servers?.length ?? 0;
+  if (instances === 0 && services === 0) {
+    // An empty config would only fail vipd's own check, at a position in YAML nobody wrote.
+    io.stderr.write(
+      `vipd migrate: ${printable(file)} has no vrrp_instance or virtual_server that could be translated; nothing written\n`,
+    );
+    return EXIT.FAILURE;
+  }
   if (values.output === undefined) {
     io.stdout.write(result.yaml);
   } else {
@@ -106,8 +115,6 @@ export async function runMigrate(args: string[], io: CliIo): Promise<number> {
       return EXIT.FAILURE;
     }
   }
-  const instances = result.config.vrrp?.instances.length ?? 0;
-  const services = result.config.virtual_servers?.length ?? 0;
   const summary = `${instances} instance${instances === 1 ? "" : "s"}, ${services} virtual server${services === 1 ? "" : "s"}, ${result.warnings.length} warning${result.warnings.length === 1 ? "" : "s"}`;
   if (result.issues.length > 0) {
     io.stderr.write(`vipd migrate: the generated config does not validate (${summary}); fix by hand:\n`);

@@ -15,6 +15,18 @@ export const INSTANCE_RESTART_FIELDS: readonly (keyof VrrpInstanceConfig)[] = [
   "sourceAddress",
 ];
 
+/**
+ * Whether a change from `before` to `after` needs the instance stopped and started again: a
+ * restart field changed, or address ownership (priority 255) came or went, which changes how the
+ * state machine starts. The reload diff and the VRRP worker both decide by this.
+ */
+export function instanceNeedsRestart(before: VrrpInstanceConfig, after: VrrpInstanceConfig): boolean {
+  return (
+    INSTANCE_RESTART_FIELDS.some((f) => !deepEqual(before[f], after[f])) ||
+    (before.priority === 255) !== (after.priority === 255)
+  );
+}
+
 /** Service fields that make up its IPVS identity: a change means delete and re-create the service. */
 export const SERVICE_IDENTITY_FIELDS: readonly (keyof VirtualServerConfig)[] = [
   "family",
@@ -163,7 +175,7 @@ export function diff(before: VipdConfig, after: VipdConfig): ConfigDiff {
     (a, b): InstanceChange | undefined => {
       const fields = changedFields(a, b);
       if (fields.length === 0) return undefined;
-      return { name: b.name, fields, restart: fields.some((f) => INSTANCE_RESTART_FIELDS.includes(f)) };
+      return { name: b.name, fields, restart: instanceNeedsRestart(a, b) };
     },
   );
   const syncGroups = diffNamed(before.vrrp.syncGroups, after.vrrp.syncGroups, (a, b) =>

@@ -140,7 +140,7 @@ export interface SyncGroupConfig {
   /** Names of instances (all exist; an instance is in at most one group). */
   instances: string[];
   /**
-   * Apply the members' track_interfaces weights (keepalived's sgroup_tracking_weight). Off by
+   * Apply the members' track_interfaces weights (keepalived's sync_group_tracking_weight). Off by
    * default, as in keepalived: in a group a weighted tracked interface that goes down is a FAULT
    * of the whole group, because a priority drop on one member alone makes routers flap.
    */

@@ -98,6 +98,11 @@ export class CheckerConverter {
     const own: Statement[] = [];
     for (const o of c.block ?? []) {
       if (this.connection(o, conn, rs.family)) continue;
+      if (o.keyword.text === "nb_get_retry" && (kind === "HTTP_GET" || kind === "SSL_GET")) {
+        // The HTTP checkers' deprecated name for retry.
+        defaults.retry = this.t.int(o, 0, 999, "a count") ?? defaults.retry;
+        continue;
+      }
       if (OWN_KEYWORDS[kind]?.has(o.keyword.text)) own.push(o);
       else if (o.keyword.text === "alpha") this.t.warn(o, NO_ALPHA);
       else if (!this.t.checkDefault(o, defaults)) this.t.notTranslated(o);
@@ -180,8 +185,12 @@ export class CheckerConverter {
         : { type: "http", ...conn };
     const host = this.host(c, defaults.virtualhost);
     if (urls.length === 0) {
-      this.t.warn(c, "has no url block; checking path /");
-      return [{ ...head, path: "/", ...(host === undefined ? {} : { host }), ...timing }];
+      // keepalived 2.2.7: "HTTP/SSL_GET checker has no urls specified - ignoring".
+      this.t.warn(
+        c,
+        "has no url block: keepalived ignores this checker, and so does this config (add a url { path / } block to check)",
+      );
+      return [];
     }
     return urls.map((url) => ({ ...head, ...this.url(c, url, host), ...timing }));
   }

@@ -21,6 +21,7 @@ import {
   type MigratedCheck,
   UNSUPPORTED_CHECKERS,
 } from "./checkers.js";
+import { KEEPALIVED_KEYWORDS } from "./keepalived-keywords.js";
 import type { MigrateWarning } from "./lexer.js";
 import { scriptArgv, VRRP_NOTIFY_KEYS, VRRP_NOTIFY_UNTRANSLATED } from "./notify.js";
 import type { ParsedKeepalived, Statement, Word } from "./parse.js";
@@ -187,6 +188,14 @@ const TRACK_OPTIONS: Record<string, number> = { weight: 1, reverse: 0, noreverse
 const MAX_U32 = 0xffff_ffff;
 
 const WEBHOOKS = "use alerts.webhooks instead";
+
+/** What to say about a keyword keepalived does not know either, or undefined when it does. */
+function unknownKeywordMessage(keyword: string): string | undefined {
+  if (KEEPALIVED_KEYWORDS.has(keyword)) return undefined;
+  if (/^(<{7}|={7}|>{7})/.test(keyword))
+    return "a merge conflict marker: keepalived skips it as an unknown keyword, and the lines around it are both sides of the conflict; resolve it first";
+  return 'keepalived does not know this keyword either (misspelt? another version\'s?): it skips it ("Unknown keyword"), and so does this config';
+}
 /** keepalived 2.x names the block track_file; vrrp_track_file is its older name. */
 const TRACK_FILE_BLOCKS = new Set(["track_file", "vrrp_track_file"]);
 
@@ -324,7 +333,7 @@ class Converter {
   }
 
   private notTranslated(s: Statement): void {
-    this.warn(s, "not translated (vipd has no equivalent)");
+    this.warn(s, unknownKeywordMessage(s.keyword.text) ?? "not translated (vipd has no equivalent)");
   }
 
   /** The first argument, or a warning that it is missing. */
@@ -1022,7 +1031,7 @@ class Converter {
     let trackingWeight = false;
     for (const c of s.block ?? []) {
       const key = c.keyword.text;
-      if (key === "sgroup_tracking_weight") {
+      if (key === "sync_group_tracking_weight") {
         trackingWeight = true;
       } else if (key === "group") {
         for (const entry of this.entries(c.block, {})) {
@@ -1047,6 +1056,12 @@ class Converter {
           this.warn(c, `instance '${key}' is listed twice or in another sync group; dropped`);
         } else {
           members.push(key);
+          // keepalived 2.2.7 reads members only inside `group { }`: it says "Unknown keyword"
+          // here and, with no member left, removes the group.
+          this.warn(
+            c,
+            `keepalived 2.x does not take members outside a group { } block ("Unknown keyword"; a group left empty is removed); vipd takes '${key}' as a member, as keepalived 1.x did: move it into group { }`,
+          );
         }
       } else if (this.notifyKeyword(c, notify)) {
         // translated into the group's notify
@@ -1124,7 +1139,7 @@ class Converter {
       family = fam;
     }
 
-    let protocol: MigratedVirtualServer["protocol"] = "tcp";
+    let protocol: MigratedVirtualServer["protocol"] | undefined;
     let scheduler = "wlc";
     let forwarding: MigratedVirtualServer["forwarding"] = "nat";
     let tunnel: MigratedTunnel | undefined;
@@ -1147,8 +1162,14 @@ class Converter {
         case "lvs_sched": {
           const word = this.arg(c, "a scheduler");
           if (word === undefined) break;
-          const name = word.text.toLowerCase();
-          if ((SCHEDULERS as readonly string[]).includes(name)) scheduler = name;
+          const known = SCHEDULERS as readonly string[];
+          if (known.includes(word.text)) scheduler = word.text;
+          else if (known.includes(word.text.toLowerCase()))
+            // keepalived: "Invalid lvs_scheduler 'RR' - ignoring", then its default.
+            this.warn(
+              c,
+              `keepalived compares scheduler names exactly and rejects '${word.text}', so it runs wlc; so does this config (write ${word.text.toLowerCase()} to mean it)`,
+            );
           else
             this.warn(
               c,
@@ -1259,6 +1280,14 @@ class Converter {
       }
     }
 
+    if (protocol === undefined) {
+      // keepalived 2.x: "no protocol set - defaulting to UDP".
+      this.warn(
+        s,
+        "has no protocol: keepalived 2.x then runs it as UDP, and so does this config (add `protocol TCP` to the keepalived file if TCP was meant)",
+      );
+      protocol = "udp";
+    }
     vs.name = this.serviceName(vs, protocol);
     const identity =
       vs.fwmark !== undefined
@@ -1282,12 +1311,17 @@ class Converter {
 
     // Real servers first: a fwmark service's family comes from them.
     const servers: MigratedRealServer[] = [];
+    /** Each translated server's own inhibit_on_failure, where it has one. */
+    const ownInhibit: ({ value: boolean; at: Statement } | undefined)[] = [];
     for (const rs of realServers) {
-      const out = this.realServer(rs, { vs, family, forwarding, defaults, inhibit });
+      let own: { value: boolean; at: Statement } | undefined;
+      const out = this.realServer(rs, { vs, family, forwarding, defaults, onInhibit: (o) => (own = o) });
       if (out === undefined) continue;
       if (family === undefined) family = ipFamily(out.address) as AddressFamily;
       servers.push(out);
+      ownInhibit.push(own);
     }
+    inhibit = this.serviceInhibit(inhibit, ownInhibit);
 
     let persistence: MigratedVirtualServer["persistence"];
     if (persistenceS !== undefined && persistenceS > 0) {
@@ -1340,6 +1374,28 @@ class Converter {
     this.virtualServers.push(out);
   }
 
+  /**
+   * vipd's on_failure is per service; keepalived's inhibit_on_failure is per real server (the
+   * service's, where given, is each server's default). When every server ends up the same, that
+   * is the service's; otherwise the service's own (or remove) stays, warned at each server that
+   * differs.
+   */
+  private serviceInhibit(
+    serviceDefault: boolean,
+    own: ({ value: boolean; at: Statement } | undefined)[],
+  ): boolean {
+    const effective = own.map((o) => o?.value ?? serviceDefault);
+    if (effective.length > 0 && effective.every((v) => v === effective[0])) return effective[0] as boolean;
+    for (const o of own) {
+      if (o !== undefined && o.value !== serviceDefault)
+        this.warn(
+          o.at,
+          `vipd sets on_failure per virtual server and this service's real servers differ; it keeps ${serviceDefault ? "inhibit" : "remove"} for all of them, so this server's setting is ignored`,
+        );
+    }
+    return serviceDefault;
+  }
+
   private serviceName(vs: Partial<MigratedVirtualServer>, protocol: string): string {
     let base =
       vs.fwmark !== undefined
@@ -1357,11 +1413,18 @@ class Converter {
   ): { forwarding: MigratedVirtualServer["forwarding"]; tunnel?: MigratedTunnel } | undefined {
     const word = this.arg(c, "NAT, DR or TUN");
     if (word === undefined) return undefined;
-    const kind = word.text.toUpperCase();
+    const kind = word.text;
     if (kind === "NAT") return { forwarding: "nat" };
     if (kind === "DR") return { forwarding: "dr" };
     if (kind !== "TUN") {
-      this.warn(c, `'${word.text}' is not NAT, DR or TUN; using NAT`);
+      // keepalived: "unknown [dr] routing method", then its default, NAT.
+      const upper = kind.toUpperCase();
+      this.warn(
+        c,
+        upper === "NAT" || upper === "DR" || upper === "TUN"
+          ? `keepalived compares the forwarding method exactly and does not know '${kind}', so it runs NAT; so does this config (write ${upper} to mean it)`
+          : `'${kind}' is not NAT, DR or TUN; keepalived runs NAT, and so does this config`,
+      );
       return undefined;
     }
     const tunnel: MigratedTunnel = { type: "ipip" };
@@ -1458,8 +1521,14 @@ class Converter {
         defaults.connectTimeoutMs = this.timer(c, 10, 3_600_000) ?? defaults.connectTimeoutMs;
         return true;
       case "retry":
-      case "nb_get_retry":
         defaults.retry = this.int(c, 0, 999, "a count") ?? defaults.retry;
+        return true;
+      case "nb_get_retry":
+        // keepalived 2.2.7 knows it only inside HTTP_GET and SSL_GET (src/migrate/checkers.ts).
+        this.warn(
+          c,
+          'keepalived accepts nb_get_retry only inside HTTP_GET and SSL_GET; here it skips it ("Unknown keyword") and the retry count stays as it was, and so does this config',
+        );
         return true;
       case "delay_before_retry": {
         const ms = this.timer(c, 0, 3_600_000);
@@ -1492,7 +1561,8 @@ class Converter {
       family: AddressFamily | undefined;
       forwarding: MigratedVirtualServer["forwarding"];
       defaults: CheckDefaults;
-      inhibit: boolean;
+      /** The server's own inhibit_on_failure (a per-server setting; vipd has one per service). */
+      onInhibit: (own: { value: boolean; at: Statement }) => void;
     },
   ): MigratedRealServer | undefined {
     const [addr, portWord] = s.args;
@@ -1552,12 +1622,7 @@ class Converter {
           lower = this.int(c, 0, 0x7fff_ffff, "a connection count") ?? lower;
           break;
         case "inhibit_on_failure":
-          if (this.bool(c) !== svc.inhibit) {
-            this.warn(
-              c,
-              `vipd sets on_failure per virtual server (this one: ${svc.inhibit ? "inhibit" : "remove"}); ignored`,
-            );
-          }
+          svc.onInhibit({ value: this.bool(c), at: c });
           break;
         case "lvs_method": {
           const m = this.method(c);

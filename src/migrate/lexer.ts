@@ -30,7 +30,20 @@ export interface MigrateWarning extends SourcePos {
 
 /** `FILE:LINE:COL: keyword: message` (with `severity` before the keyword when given). */
 export function formatWarning(w: MigrateWarning, severity?: string): string {
-  return `${w.file}:${w.line}:${w.col}: ${severity === undefined ? "" : `${severity}: `}${w.keyword}: ${w.message}`;
+  const text = `${w.file}:${w.line}:${w.col}: ${severity === undefined ? "" : `${severity}: `}${w.keyword}: ${w.message}`;
+  return printable(text);
+}
+
+/**
+ * Control characters (NUL, ESC, DEL, C1) written as \xNN: a keepalived file may hold them, and
+ * copied raw they would drive the operator's terminal or break the YAML comment they land in.
+ * Tabs stay; line breaks are the caller's business.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /** The error the migrate parser throws: code MIGRATE_*, with file/line/col in its context. */

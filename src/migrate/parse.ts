@@ -101,7 +101,68 @@ export function parseKeepalived(text: string, file: string, options: ParseOption
   };
 
   const tokens = lexFile(text, file);
-  return { file, statements: buildTree(tokens), warnings, files };
+  const statements = buildTree(tokens);
+  inlineBlocks(statements, 0, (w) => warnings.push(w));
+  return { file, statements, warnings, files };
+}
+
+/**
+ * Keywords that keepalived reads as a block of items and nothing else (track_file only inside
+ * an instance: at the top level it is a named block).
+ */
+const ITEM_BLOCKS = new Set([
+  "virtual_ipaddress",
+  "virtual_ipaddress_excluded",
+  "virtual_routes",
+  "virtual_rules",
+  "unicast_peer",
+  "track_interface",
+  "track_script",
+  "track_process",
+  "track_bfd",
+  "group",
+  "authentication",
+  "notification_email",
+  "HTTP_GET",
+  "SSL_GET",
+  "TCP_CHECK",
+  "MISC_CHECK",
+  "DNS_CHECK",
+  "SMTP_CHECK",
+  "UDP_CHECK",
+  "PING_CHECK",
+  "FILE_CHECK",
+  "BFD_CHECK",
+  "url",
+  "global_defs",
+  "static_ipaddress",
+  "static_routes",
+  "static_rules",
+]);
+
+/**
+ * A block keyword with its value on the same line (`unicast_peer 10.0.0.2`). keepalived 2.2.7
+ * says "Block unicast_peer has extra parameters" and then reads the lines that follow as the
+ * block's items, up to the next '}' — the rest of the instance, and its closing brace — which
+ * derails the rest of the file. No translation can be what it ran; the value on the line becomes
+ * the block's one item (what was meant), with a warning at it.
+ */
+function inlineBlocks(statements: Statement[], depth: number, warn: (w: MigrateWarning) => void): void {
+  for (const s of statements) {
+    const word = s.keyword.text;
+    const itemBlock = ITEM_BLOCKS.has(word) || (word === "track_file" && depth > 0);
+    const [first, ...rest] = s.args;
+    if (itemBlock && s.block === undefined && first !== undefined) {
+      warn({
+        ...first.pos,
+        keyword: word,
+        message: `keepalived expects a '{' block here: it reports "Block ${word} has extra parameters" and reads the lines that follow as the block's items, which derails the rest of the file; put the value in braces there. vipd takes '${s.args.map((a) => a.text).join(" ")}' as the block's one item`,
+      });
+      s.block = [{ keyword: first, args: rest }];
+      s.args = [];
+    }
+    if (s.block !== undefined) inlineBlocks(s.block, depth + 1, warn);
+  }
 }
 
 function realPath(path: string): string {

@@ -17,6 +17,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
+import { instanceNeedsRestart } from "../config/diff.js";
 import type { LogLevel, SyncGroupConfig, VrrpConfig, VrrpInstanceConfig } from "../config/types.js";
 import { describeError, hasCode, VipdError } from "../errors.js";
 import { childLogger, type Logger, rootLogger, setLogLevel } from "../log.js";
@@ -120,15 +121,6 @@ interface SocketEntry {
   socket: VrrpSocket;
   users: Set<string>;
 }
-
-/** Instance fields that need a stop and a fresh start when they change. */
-const RESTART_FIELDS: readonly (keyof VrrpInstanceConfig)[] = [
-  "interface",
-  "vrid",
-  "version",
-  "family",
-  "sourceAddress",
-];
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -320,9 +312,7 @@ export class VrrpRuntime {
           continue;
         }
         if (sameJson(m.config, ic)) continue;
-        const restart =
-          RESTART_FIELDS.some((f) => !sameJson(m.config[f], ic[f])) ||
-          (m.config.priority === 255) !== (ic.priority === 255);
+        const restart = instanceNeedsRestart(m.config, ic);
         if (restart) {
           this.log.info(
             { event: "vrrp.instance_restart", instance: ic.name },

@@ -63,6 +63,15 @@ describe("diff", () => {
     expect(moved.vrrp.instances.changed).toEqual([
       { name: "web", fields: ["interface", "vrid", "preempt"], restart: true },
     ]);
+
+    // Becoming the address owner (or ceasing to be) changes how the instance starts: a restart.
+    const owner = diff(
+      base,
+      edit((c) => {
+        c.vrrp.instances[0]!.priority = 255;
+      }),
+    );
+    expect(owner.vrrp.instances.changed).toEqual([{ name: "web", fields: ["priority"], restart: true }]);
   });
 
   it("reports added and removed instances, and sync group changes", () => {

@@ -558,14 +558,14 @@ vrrp_sync_group EMPTY {
   });
 });
 
-describe("vrrp_sync_group sgroup_tracking_weight", () => {
+describe("vrrp_sync_group sync_group_tracking_weight", () => {
   it("becomes tracking_weight: true", () => {
     const result = convert(`vrrp_sync_group G {
     group {
         A
         B
     }
-    sgroup_tracking_weight
+    sync_group_tracking_weight
 }
 ${instance(VIP, "A")}
 vrrp_instance B {
@@ -586,10 +586,11 @@ vrrp_instance B {
 });
 
 describe("older keepalived syntax", () => {
-  it("takes instances listed directly in a sync group (without a group block) as members", () => {
+  it("takes instances listed directly in a sync group (without a group block) as members, warning that keepalived 2.x does not", () => {
     const result = convert(`vrrp_sync_group G {\n    VI_1\n    VI_1\n}\n${instance(VIP)}`);
     expect(result.config.vrrp?.sync_groups).toEqual([{ name: "G", instances: ["VI_1"] }]);
     expect(warnings(result)).toEqual([
+      `k.conf:2:5: VI_1: keepalived 2.x does not take members outside a group { } block ("Unknown keyword"; a group left empty is removed); vipd takes 'VI_1' as a member, as keepalived 1.x did: move it into group { }`,
       "k.conf:3:5: VI_1: instance 'VI_1' is listed twice or in another sync group; dropped",
     ]);
   });
@@ -781,6 +782,7 @@ describe("virtual_server", () => {
         TCP_CHECK {
         }
     }
+    protocol TCP
 }`);
     expect(result.config.virtual_servers?.[0]?.check).toEqual({
       type: "tcp",
@@ -815,6 +817,7 @@ describe("virtual_server", () => {
             }
         }
     }
+    protocol TCP
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
     // keepalived does not verify certificates: the translation says so, since vipd does by default.
@@ -854,6 +857,7 @@ describe("virtual_server", () => {
             delay_before_retry 1
         }
     }
+    protocol TCP
 }`);
     expect(result.config.virtual_servers?.[0]?.check).toMatchObject({
       connect_port: 8080,
@@ -896,6 +900,7 @@ describe("virtual_server", () => {
             }
         }
     }
+    protocol TCP
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
     expect(a?.check).toMatchObject({ type: "http", path: "/a", expect: "ready" });
@@ -938,6 +943,7 @@ describe("virtual_server", () => {
             connect_port ${portB}
         }
     }
+    protocol TCP
 }`;
     const same = convert(text(443, 443)).config.virtual_servers?.[0];
     expect(same?.check).toMatchObject({ type: "tcp", connect_port: 443 });
@@ -972,6 +978,7 @@ describe("virtual_server", () => {
     }
     real_server 10.0.0.4 25 {
     }
+    protocol TCP
 }`);
     const servers = result.config.virtual_servers?.[0]?.real_servers ?? [];
     expect(servers.map((r) => r.check)).toEqual([
@@ -1010,6 +1017,7 @@ describe("virtual_server", () => {
             retry 2
         }
     }
+    protocol TCP
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
     expect(a?.check).toEqual({
@@ -1058,6 +1066,7 @@ describe("virtual_server", () => {
             misc_path "/bin/check 'oops"
         }
     }
+    protocol TCP
 }`);
     const [a, b] = result.config.virtual_servers?.[0]?.real_servers ?? [];
     expect(a?.check).toMatchObject({ command: ["/bin/check", "|", "grep", "ok"], timeout: "5s" });
@@ -1149,6 +1158,7 @@ describe("virtual_server", () => {
         uthreshold 100
         lthreshold 10
     }
+    protocol TCP
 }`);
     expect(result.config.virtual_servers?.[0]).toEqual({
       name: "10.0.0.1:443",
@@ -1183,6 +1193,7 @@ describe("virtual_server", () => {
         TCP_CHECK {
         }
     }
+    protocol TCP
 }`);
     const vs = result.config.virtual_servers?.[0];
     expect(vs?.sorry_server).toBe("10.0.0.50:80");
@@ -1213,6 +1224,7 @@ virtual_server 10.0.0.1 80 {
     lb_kind TUN type gre
     real_server 192.0.2.1 80 {
     }
+    protocol TCP
 }`);
     const [udp, tcp] = result.config.virtual_servers ?? [];
     expect(udp).toMatchObject({
@@ -1246,6 +1258,7 @@ virtual_server 10.0.0.1 80 {
         TCP_CHECK {
         }
     }
+    protocol TCP
 }
 virtual_server fwmark 67 {
     ip_family inet6
@@ -1253,6 +1266,7 @@ virtual_server fwmark 67 {
         TCP_CHECK {
         }
     }
+    protocol TCP
 }`);
     const [v4, v6] = result.config.virtual_servers ?? [];
     expect(v4).toMatchObject({ name: "fwmark-66", fwmark: 66, persistence: { timeout: "10m" } });
@@ -1260,7 +1274,7 @@ virtual_server fwmark 67 {
     expect(v6).toMatchObject({ name: "fwmark-67", fwmark: 67, family: "ipv6", check: { type: "none" } });
     expect(v6?.real_servers).toEqual([{ address: "2001:db8::2", weight: 1 }]);
     expect(warnings(result)).toEqual([
-      "k.conf:11:5: real_server: real server 2001:db8::2 has no port to check (fwmark service); its check is dropped",
+      "k.conf:12:5: real_server: real server 2001:db8::2 has no port to check (fwmark service); its check is dropped",
     ]);
     const typed = validated(result).virtualServers;
     expect(typed.map((v) => [v.fwmark, v.family])).toEqual([
@@ -1277,22 +1291,26 @@ virtual_server group G {
 }
 virtual_server 10.0.0.1 {
     persistence_timeout 60
+    protocol TCP
 }
 virtual_server 10.0.0.1-10 80 {
+    protocol TCP
 }
 virtual_server 10.0.0.1 80 {
     real_server 10.0.0.2 80 {
     }
+    protocol TCP
 }
 virtual_server 10.0.0.1 80 {
+    protocol TCP
 }`);
     expect(result.config.virtual_servers?.map((v) => v.name)).toEqual(["10.0.0.1:80"]);
     expect(warnings(result)).toEqual([
       "k.conf:1:1: virtual_server_group: not supported; the virtual servers using it (virtual_server group) are skipped",
       "k.conf:4:1: virtual_server: virtual_server group is not supported (no virtual_server_group in vipd); skipped: write one virtual server per address",
       "k.conf:6:1: virtual_server: has no port (a port-less persistent service); vipd needs a port or a fwmark: skipped",
-      "k.conf:9:1: virtual_server: '10.0.0.1-10' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped",
-      "k.conf:15:1: virtual_server: the same service as '10.0.0.1:80'; skipped",
+      "k.conf:10:1: virtual_server: '10.0.0.1-10' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped",
+      "k.conf:18:1: virtual_server: the same service as '10.0.0.1:80'; skipped",
     ]);
   });
 
@@ -1308,6 +1326,7 @@ virtual_server 10.0.0.1 80 {
         notify_up /bin/up
         snmp_name web1
     }
+    protocol TCP
 }`);
     expect(result.config.virtual_servers?.[0]?.scheduler).toBe("wlc");
     expect(result.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
@@ -1325,6 +1344,7 @@ virtual_server 10.0.0.1 80 {
 
   it("names services by address:port, protocol when not tcp, and keeps names unique", () => {
     const result = convert(`virtual_server 2001:db8::1 80 {
+    protocol TCP
 }
 virtual_server 2001:db8::1 80 {
     protocol SCTP
@@ -1383,5 +1403,161 @@ describe("shellWords", () => {
     expect(shellWords("'open")).toBeUndefined();
     expect(shellWords('"open')).toBeUndefined();
     expect(shellWords("   ")).toEqual([]);
+  });
+});
+
+describe("keywords keepalived does not know either", () => {
+  it("are told apart from keepalived features vipd lacks, at their position", () => {
+    const r = convert(`vrrp_sync_group G {
+    group {
+        VI_1
+    }
+    sgroup_tracking_weight
+}
+${instance(`${VIP}
+    lvs_sync_daemon_inteface eth1
+    use_vmac
+<<<<<<< HEAD
+    priority 120
+=======
+    priority 110
+>>>>>>> other`)}`);
+    expect(warnings(r)).toEqual([
+      'k.conf:5:5: sgroup_tracking_weight: keepalived does not know this keyword either (misspelt? another version\'s?): it skips it ("Unknown keyword"), and so does this config',
+      'k.conf:13:5: lvs_sync_daemon_inteface: keepalived does not know this keyword either (misspelt? another version\'s?): it skips it ("Unknown keyword"), and so does this config',
+      "k.conf:14:5: use_vmac: not translated (vipd has no equivalent)",
+      expect.stringMatching(/^k\.conf:15:1: <<<<<<<: a merge conflict marker/),
+      expect.stringMatching(/^k\.conf:17:1: =======: a merge conflict marker/),
+      expect.stringMatching(/^k\.conf:19:1: >>>>>>>: a merge conflict marker/),
+    ]);
+  });
+
+  it("a misspelt real server keyword (weigth) is one too", () => {
+    const r = convert(
+      "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 10.0.0.2 80 {\n        weigth 3\n    }\n}\n",
+    );
+    expect(warnings(r)).toEqual([
+      'k.conf:4:9: weigth: keepalived does not know this keyword either (misspelt? another version\'s?): it skips it ("Unknown keyword"), and so does this config',
+    ]);
+    expect(r.config.virtual_servers?.[0]?.real_servers[0]?.weight).toBe(1);
+  });
+});
+
+describe("virtual_server: what keepalived 2.2.7 actually runs (checked with keepalived -t)", () => {
+  it("lb_algo and lb_kind are compared exactly: RR is rejected (wlc) and dr is unknown (NAT)", () => {
+    const r = convert(`virtual_server 10.0.0.1 80 {
+    protocol TCP
+    lb_algo RR
+    lb_kind dr
+    real_server 10.0.0.2 8080 {
+        weight 1
+    }
+}`);
+    const vs = r.config.virtual_servers?.[0];
+    expect(vs).toMatchObject({ scheduler: "wlc", forwarding: "nat" });
+    // NAT keeps the real server's own port (DR would have forced the service's).
+    expect(vs?.real_servers[0]?.port).toBe(8080);
+    expect(warnings(r)).toEqual([
+      "k.conf:3:5: lb_algo: keepalived compares scheduler names exactly and rejects 'RR', so it runs wlc; so does this config (write rr to mean it)",
+      "k.conf:4:5: lb_kind: keepalived compares the forwarding method exactly and does not know 'dr', so it runs NAT; so does this config (write DR to mean it)",
+    ]);
+    validated(r);
+  });
+
+  it("without a protocol line the service is UDP, as keepalived 2.x runs it, with a warning", () => {
+    const r = convert("virtual_server 10.0.0.1 53 {\n    real_server 10.0.0.2 53 {\n    }\n}\n");
+    expect(r.config.virtual_servers?.[0]).toMatchObject({ name: "10.0.0.1:53/udp", protocol: "udp" });
+    expect(warnings(r)).toEqual([
+      "k.conf:1:1: virtual_server: has no protocol: keepalived 2.x then runs it as UDP, and so does this config (add `protocol TCP` to the keepalived file if TCP was meant)",
+    ]);
+  });
+
+  it("inhibit_on_failure on every real server becomes on_failure: inhibit; on some only, a warning at each", () => {
+    const all = convert(`virtual_server 10.0.0.1 80 {
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        inhibit_on_failure
+    }
+    real_server 10.0.0.3 80 {
+        inhibit_on_failure
+    }
+}`);
+    expect(all.config.virtual_servers?.[0]?.on_failure).toBe("inhibit");
+    expect(all.warnings).toEqual([]);
+    expect(validated(all).virtualServers[0]?.onFailure).toBe("inhibit");
+    const some = convert(`virtual_server 10.0.0.1 80 {
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        inhibit_on_failure
+    }
+    real_server 10.0.0.3 80 {
+    }
+}`);
+    expect(some.config.virtual_servers?.[0]?.on_failure).toBeUndefined();
+    expect(warnings(some)).toEqual([
+      "k.conf:4:9: inhibit_on_failure: vipd sets on_failure per virtual server and this service's real servers differ; it keeps remove for all of them, so this server's setting is ignored",
+    ]);
+  });
+});
+
+describe("nb_get_retry, which keepalived 2.2.7 knows only in HTTP_GET and SSL_GET", () => {
+  const service = (checker: string, extra = "") =>
+    convert(
+      `virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 10.0.0.2 80 {\n        ${checker} {\n            nb_get_retry 4\n${extra}        }\n    }\n}\n`,
+    );
+
+  it("in HTTP_GET it is the retry count", () => {
+    const r = service("HTTP_GET", "            url {\n                path /\n            }\n");
+    expect(r.config.virtual_servers?.[0]?.check).toMatchObject({ type: "http", fall: 5 });
+    expect(r.warnings).toEqual([]);
+  });
+
+  it("in TCP_CHECK keepalived skips it: the retry count stays 1 (fall 2), with a warning at it", () => {
+    const r = service("TCP_CHECK");
+    expect(r.config.virtual_servers?.[0]?.check).toMatchObject({ type: "tcp", fall: 2 });
+    expect(warnings(r)).toEqual([
+      'k.conf:5:13: nb_get_retry: keepalived accepts nb_get_retry only inside HTTP_GET and SSL_GET; here it skips it ("Unknown keyword") and the retry count stays as it was, and so does this config',
+    ]);
+  });
+});
+
+describe("what keepalived 2.2.7 refuses that migrate used to accept", () => {
+  it("an HTTP_GET without a url block is ignored (keepalived: 'has no urls specified - ignoring')", () => {
+    const r = convert(
+      "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 10.0.0.2 80 {\n        HTTP_GET {\n            connect_timeout 3\n        }\n    }\n}\n",
+    );
+    expect(r.config.virtual_servers?.[0]?.check).toEqual({ type: "none" });
+    expect(warnings(r)).toEqual([
+      "k.conf:3:5: real_server: real server 10.0.0.2 keeps no check (always up) until one is configured",
+      "k.conf:4:9: HTTP_GET: has no url block: keepalived ignores this checker, and so does this config (add a url { path / } block to check)",
+    ]);
+  });
+
+  it("a block keyword with its value on the line is warned at the value, and the value kept as the one item", () => {
+    const r = convert(`vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    unicast_peer 10.0.0.2
+    track_interface eth1 weight -10
+${VIP}
+}
+virtual_server 10.0.0.100 80 {
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        TCP_CHECK connect_port 81
+    }
+}`);
+    expect(r.warnings.map((w) => `${w.line}:${w.col} ${w.keyword}`)).toEqual([
+      "4:18 unicast_peer",
+      "5:21 track_interface",
+      "13:19 TCP_CHECK",
+    ]);
+    expect(r.warnings[0]?.message).toMatch(
+      /^keepalived expects a '\{' block here: it reports "Block unicast_peer has extra parameters"/,
+    );
+    const i = r.config.vrrp?.instances[0];
+    expect(i?.unicast_peers).toEqual(["10.0.0.2"]);
+    expect(i?.track_interfaces).toEqual([{ name: "eth1", weight: -10 }]);
+    expect(r.config.virtual_servers?.[0]?.check).toMatchObject({ type: "tcp", connect_port: 81 });
   });
 });

@@ -387,16 +387,35 @@ describe("vipd migrate (through main)", () => {
     });
   });
 
-  it("exits 1 when the YAML it wrote does not validate, listing vipd's errors", async () => {
-    const file = join(dir, "empty.conf");
-    writeFileSync(file, "global_defs {\n    router_id lb9\n}\n");
-    const result = await run("migrate", file);
-    expect(result.code).toBe(1);
-    expect(result.stdout).toContain("node: lb9");
-    expect(result.stderr).toBe(
-      "vipd migrate: the generated config does not validate (0 instances, 0 virtual servers, 0 warnings); fix by hand:\n" +
-        "<stdout>:5:1: nothing to do: the config has no vrrp.instances and no virtual_servers\n",
+  it("exits 1, writing nothing, when nothing could be translated (an empty or comment-only file too)", async () => {
+    for (const [name, text] of [
+      ["globals.conf", "global_defs {\n    router_id lb9\n}\n"],
+      ["empty.conf", ""],
+      ["comments.conf", "! keepalived.conf\n# nothing here\n"],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const result = await run("migrate", file);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toBe(
+        `vipd migrate: ${file} has no vrrp_instance or virtual_server that could be translated; nothing written\n`,
+      );
+    }
+  });
+
+  it("writes control characters of the input as \\xNN, on stderr and in the YAML's comments", async () => {
+    const file = join(dir, "control.conf");
+    writeFileSync(
+      file,
+      `vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    frob\u001b[31mred\u0000\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n`,
     );
+    const result = await run("migrate", file);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("frob\\x1b[31mred\\x00: keepalived does not know this keyword");
+    expect(result.stderr).not.toMatch(/[\u0000\u001b]/);
+    expect(result.stdout).toContain("frob\\x1b[31mred\\x00");
+    expect(result.stdout).not.toMatch(/[\u0000\u001b]/);
   });
 
   it("prints usage for --help and exits 2 for a bad command line", async () => {
