@@ -31,6 +31,7 @@ import {
   type MigratedTrackScript,
   TrackingConverter,
 } from "./tracking.js";
+import { type GroupEntry, readVirtualServerGroups } from "./vs-group.js";
 
 // ---------------------------------------------------------------------------------------------
 // The output: vipd's YAML contract (config/lb1.yaml), keys in its order.
@@ -237,6 +238,7 @@ class Converter {
   };
   private readonly checkers = new CheckerConverter(this.tools);
   private readonly tracking = new TrackingConverter(this.tools, formatDuration);
+  private serviceGroups = new Map<string, GroupEntry[]>();
 
   constructor(private readonly parsed: ParsedKeepalived) {
     this.warnings.push(...parsed.warnings);
@@ -249,6 +251,7 @@ class Converter {
     // Tracked scripts and files before the instances that refer to them.
     for (const s of top) if (s.keyword.text === "vrrp_script") this.tracking.script(s);
     for (const s of top) if (TRACK_FILE_BLOCKS.has(s.keyword.text)) this.tracking.file(s);
+    this.serviceGroups = readVirtualServerGroups(top, this.tools);
     for (const s of top) {
       switch (s.keyword.text) {
         case "global_defs":
@@ -265,8 +268,7 @@ class Converter {
           this.virtualServer(s);
           break;
         case "virtual_server_group":
-          this.warn(s, "not supported; the virtual servers using it (virtual_server group) are skipped");
-          break;
+          break; // expanded where a virtual_server uses it
         case "vrrp_track_process":
           this.warn(s, "not supported (vipd tracks interfaces, scripts and files)");
           break;
@@ -314,7 +316,15 @@ class Converter {
       const i = this.parsed.files.indexOf(file);
       return i === -1 ? this.parsed.files.length : i;
     };
-    const warnings = this.warnings
+    // A virtual_server group block is read once per address: say each thing once.
+    const seen = new Set<string>();
+    const unique = this.warnings.filter((w) => {
+      const key = JSON.stringify(w);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    const warnings = unique
       .map((w, i) => ({ w, i }))
       .sort(
         (a, b) =>
@@ -1106,10 +1116,21 @@ class Converter {
     const vs: Partial<MigratedVirtualServer> = {};
     let family: AddressFamily | undefined;
     if (first.text === "group") {
-      this.warn(
-        s,
-        "virtual_server group is not supported (no virtual_server_group in vipd); skipped: write one virtual server per address",
-      );
+      const entries = second === undefined ? undefined : this.serviceGroups.get(second.text);
+      if (entries === undefined) {
+        this.warn(
+          s,
+          second === undefined
+            ? "virtual_server group needs a group name; skipped"
+            : `no virtual_server_group '${second.text}'; skipped`,
+        );
+        return;
+      }
+      if (entries.length === 0)
+        this.warn(s, `virtual_server_group '${second?.text}' has no address; skipped`);
+      // One vipd virtual server per address of the group, each with this block's contents.
+      for (const entry of entries)
+        this.virtualServer({ keyword: s.keyword, args: entry, ...(s.block ? { block: s.block } : {}) });
       return;
     }
     if (first.text === "fwmark") {
@@ -1124,7 +1145,7 @@ class Converter {
       if (fam === 0) {
         this.warn(
           s,
-          `'${first.text}' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped`,
+          `'${first.text}' is not an IP address (keepalived takes address ranges only in a virtual_server_group); skipped`,
         );
         return;
       }

@@ -1283,13 +1283,8 @@ virtual_server fwmark 67 {
     ]);
   });
 
-  it("skips what vipd cannot express: groups, port-less and duplicate services", () => {
-    const result = convert(`virtual_server_group G {
-    10.0.0.1 80
-}
-virtual_server group G {
-}
-virtual_server 10.0.0.1 {
+  it("skips what vipd cannot express: port-less services, ranges outside a group, and duplicates", () => {
+    const result = convert(`virtual_server 10.0.0.1 {
     persistence_timeout 60
     protocol TCP
 }
@@ -1306,11 +1301,9 @@ virtual_server 10.0.0.1 80 {
 }`);
     expect(result.config.virtual_servers?.map((v) => v.name)).toEqual(["10.0.0.1:80"]);
     expect(warnings(result)).toEqual([
-      "k.conf:1:1: virtual_server_group: not supported; the virtual servers using it (virtual_server group) are skipped",
-      "k.conf:4:1: virtual_server: virtual_server group is not supported (no virtual_server_group in vipd); skipped: write one virtual server per address",
-      "k.conf:6:1: virtual_server: has no port (a port-less persistent service); vipd needs a port or a fwmark: skipped",
-      "k.conf:10:1: virtual_server: '10.0.0.1-10' is not an IP address (address ranges need virtual_server_group, which vipd lacks); skipped",
-      "k.conf:18:1: virtual_server: the same service as '10.0.0.1:80'; skipped",
+      "k.conf:1:1: virtual_server: has no port (a port-less persistent service); vipd needs a port or a fwmark: skipped",
+      "k.conf:5:1: virtual_server: '10.0.0.1-10' is not an IP address (keepalived takes address ranges only in a virtual_server_group); skipped",
+      "k.conf:13:1: virtual_server: the same service as '10.0.0.1:80'; skipped",
     ]);
   });
 
@@ -1559,5 +1552,69 @@ virtual_server 10.0.0.100 80 {
     expect(i?.unicast_peers).toEqual(["10.0.0.2"]);
     expect(i?.track_interfaces).toEqual([{ name: "eth1", weight: -10 }]);
     expect(r.config.virtual_servers?.[0]?.check).toMatchObject({ type: "tcp", connect_port: 81 });
+  });
+});
+
+describe("virtual_server_group", () => {
+  it("expands into one virtual server per address (ranges and fwmarks too), sharing real servers and checks", () => {
+    const r = convert(`virtual_server_group WEB {
+    10.0.0.1 80
+    10.0.0.8-10 80
+    fwmark 7
+}
+virtual_server group WEB {
+    protocol TCP
+    lb_algo rr
+    real_server 10.0.1.1 80 {
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+    frob
+}`);
+    const services = r.config.virtual_servers ?? [];
+    expect(services.map((v) => v.name)).toEqual([
+      "10.0.0.1:80",
+      "10.0.0.8:80",
+      "10.0.0.9:80",
+      "10.0.0.10:80",
+      "fwmark-7",
+    ]);
+    expect(new Set(services.map((v) => JSON.stringify([v.scheduler, v.real_servers, v.check]))).size).toBe(1);
+    // Said once, although the block was read once per address.
+    expect(r.warnings.filter((w) => w.keyword === "frob")).toHaveLength(1);
+    expect(validated(r).virtualServers).toHaveLength(5);
+    // An IPv6 range counts in hex over the last group.
+    const v6 = convert(
+      "virtual_server_group G6 {\n    2001:db8::e-10 443\n}\nvirtual_server group G6 {\n    protocol TCP\n    real_server 2001:db8:1::1 443 {\n    }\n}\n",
+    );
+    expect(v6.config.virtual_servers?.map((v) => v.name)).toEqual([
+      "[2001:db8::e]:443",
+      "[2001:db8::f]:443",
+      "[2001:db8::10]:443",
+    ]);
+  });
+
+  it("warns about an unknown group, bad entries and oversized ranges at their position", () => {
+    const r = convert(`virtual_server_group G {
+    10.0.0.1
+    10.0.0.5-2 80
+    2001:db8::1-200 80
+    bogus-3 80
+}
+virtual_server group H {
+    protocol TCP
+}
+virtual_server group G {
+    protocol TCP
+}`);
+    expect(warnings(r)).toEqual([
+      "k.conf:2:5: 10.0.0.1: needs a port (ADDRESS PORT); dropped",
+      "k.conf:3:5: 10.0.0.5-2: range '10.0.0.5-2' ends before it starts or beyond 255; dropped",
+      "k.conf:4:5: 2001:db8::1-200: range '2001:db8::1-200' has 512 addresses (more than 256); dropped",
+      "k.conf:5:5: bogus-3: 'bogus-3' is neither an address nor a range (ADDRESS-LAST); dropped",
+      "k.conf:7:1: virtual_server: no virtual_server_group 'H'; skipped",
+      "k.conf:10:1: virtual_server: virtual_server_group 'G' has no address; skipped",
+    ]);
   });
 });

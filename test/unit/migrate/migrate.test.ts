@@ -263,17 +263,15 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       "unsupported.conf:30:5 virtual_ipaddress_excluded",
       "unsupported.conf:32:9 virtual_ipaddress_excluded",
       "unsupported.conf:40:5 use_vmac",
-      "unsupported.conf:45:1 virtual_server_group",
-      "unsupported.conf:50:1 virtual_server",
-      "unsupported.conf:56:5 lb_algo",
-      "unsupported.conf:58:5 alpha",
-      "unsupported.conf:59:5 omega",
-      "unsupported.conf:60:5 quorum_up",
-      "unsupported.conf:61:5 quorum_down",
-      "unsupported.conf:70:5 real_server",
-      "unsupported.conf:71:9 SMTP_CHECK",
-      "unsupported.conf:77:9 HTTP_GET",
-      "unsupported.conf:86:13 warmup",
+      "unsupported.conf:62:5 lb_algo",
+      "unsupported.conf:64:5 alpha",
+      "unsupported.conf:65:5 omega",
+      "unsupported.conf:66:5 quorum_up",
+      "unsupported.conf:67:5 quorum_down",
+      "unsupported.conf:76:5 real_server",
+      "unsupported.conf:77:9 SMTP_CHECK",
+      "unsupported.conf:83:9 HTTP_GET",
+      "unsupported.conf:92:13 warmup",
     ]);
     expect(config.vrrp.instances[0]).toMatchObject({
       name: "VI_1",
@@ -292,11 +290,17 @@ describe("fixtures round trip: keepalived.conf → YAML → vipd's parseConfig",
       "172.16.0.11",
       "172.16.0.12",
     ]);
-    expect(config.virtualServers.map((v) => [v.address, v.port, v.scheduler])).toEqual([
-      ["172.16.0.10", 25, "wlc"],
+    // The virtual_server_group becomes one service per address, sharing the real server and check.
+    expect(config.virtualServers.map((v) => [v.address, v.port, v.scheduler, v.forwarding])).toEqual([
+      ["172.16.0.10", 80, "wlc", "dr"],
+      ["172.16.0.11", 80, "wlc", "dr"],
+      ["172.16.0.10", 25, "wlc", "nat"],
     ]);
+    const [g1, g2] = config.virtualServers;
+    expect(g1?.realServers.map((r) => `${r.address}:${r.port}`)).toEqual(["172.16.1.5:80"]);
+    expect(g2?.realServers).toEqual(g1?.realServers);
     // MISC_CHECK becomes exec; every checker and every url of a real server is kept.
-    const servers = config.virtualServers[0]?.realServers ?? [];
+    const servers = config.virtualServers[2]?.realServers ?? [];
     expect(servers[0]?.notify).toEqual({ down: ["/etc/keepalived/rs.sh", "down"], timeoutMs: 30_000 });
     expect(servers.map((r) => r.checks.map((c) => c.type))).toEqual([["exec"], [], ["http", "http", "tcp"]]);
     expect(servers[0]?.checks[0]).toMatchObject({
