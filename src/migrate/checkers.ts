@@ -25,6 +25,7 @@ export interface MigratedCheck {
   name?: string;
   record?: string;
   interval?: string;
+  fast_interval?: string;
   timeout?: string;
   rise?: number;
   fall?: number;
@@ -64,6 +65,8 @@ const KEEPALIVED = {
   connectTimeoutMs: 5_000,
   /** Failures retried before a server is down: MISC_CHECK 0, DNS_CHECK 3 (check_dns.h), the others 1. */
   retry: { MISC_CHECK: 0, DNS_CHECK: 3, default: 1 } as Record<string, number>,
+  /** The wait after a failed check before its retry (check_api.c: default_delay_before_retry). */
+  delayBeforeRetryMs: 1000,
   dnsRecord: "SOA",
   dnsName: ".",
 };
@@ -78,7 +81,8 @@ interface Connection {
   connect_port?: number;
 }
 
-type Timing = Required<Pick<MigratedCheck, "interval" | "timeout" | "rise" | "fall">>;
+type Timing = Required<Pick<MigratedCheck, "interval" | "timeout" | "rise" | "fall">> &
+  Pick<MigratedCheck, "fast_interval">;
 
 export class CheckerConverter {
   constructor(private readonly t: ConvertTools) {}
@@ -164,13 +168,29 @@ export class CheckerConverter {
     // keepalived retries `retry` more times after a failure before declaring the server down.
     const retry = defaults.retry ?? KEEPALIVED.retry[c.keyword.text] ?? (KEEPALIVED.retry.default as number);
     const fall = Math.min(1000, retry + 1);
-    if (defaults.delayBeforeRetry !== undefined && defaults.delayBeforeRetry.ms !== intervalMs && retry > 0) {
+    const timing: Timing = {
+      interval: formatDuration(intervalMs),
+      timeout: formatDuration(timeoutMs),
+      rise: 1,
+      fall,
+    };
+    if (retry === 0) return timing;
+    // keepalived retries a failed check delay_before_retry after it failed; vipd re-checks a
+    // server between states every fast_interval (from start to start, so at least the timeout).
+    const delayMs = defaults.delayBeforeRetry?.ms ?? KEEPALIVED.delayBeforeRetryMs;
+    const fastMs = Math.max(delayMs, timeoutMs);
+    if (fastMs !== intervalMs) timing.fast_interval = formatDuration(fastMs);
+    // keepalived's default (1 s, shorter than any usual timeout) comes out within a timeout of
+    // what keepalived does, so only a delay the file sets, and vipd cannot keep, is worth a word.
+    const given = defaults.delayBeforeRetry;
+    if (given !== undefined && fastMs !== delayMs) {
       this.t.warn(
-        defaults.delayBeforeRetry.at,
-        `not translated: vipd re-checks at the interval (${formatDuration(intervalMs)}), so a failing server is down after about ${formatDuration(intervalMs * fall)} rather than ${formatDuration(intervalMs + retry * defaults.delayBeforeRetry.ms)}`,
+        given.at,
+        `keepalived retries ${formatDuration(delayMs)} after a failed check; vipd's fast_interval runs from check start to check start and must cover the ${formatDuration(timeoutMs)} timeout, so it is ${formatDuration(fastMs)}: a server that stops answering is down after about ${formatDuration(intervalMs + retry * fastMs)} (keepalived: ${formatDuration(intervalMs + retry * (timeoutMs + delayMs))} when each check times out, ${formatDuration(intervalMs + retry * delayMs)} when refused)`,
+        "delay_before_retry",
       );
     }
-    return { interval: formatDuration(intervalMs), timeout: formatDuration(timeoutMs), rise: 1, fall };
+    return timing;
   }
 
   // ------------------------------------------------------------------------------------------

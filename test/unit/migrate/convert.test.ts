@@ -743,6 +743,7 @@ describe("virtual_server", () => {
           path: "/healthz",
           status: ["200-299", 301],
           interval: "6s",
+          fast_interval: "3s",
           timeout: "3s",
           rise: 1,
           fall: 4,
@@ -756,7 +757,7 @@ describe("virtual_server", () => {
       {
         type: "http",
         intervalMs: 6000,
-        fastIntervalMs: 6000,
+        fastIntervalMs: 3000,
         downIntervalMs: 6000,
         timeoutMs: 3000,
         rise: 1,
@@ -787,6 +788,7 @@ describe("virtual_server", () => {
     expect(result.config.virtual_servers?.[0]?.check).toEqual({
       type: "tcp",
       interval: "1m",
+      fast_interval: "5s",
       timeout: "5s",
       rise: 1,
       fall: 2,
@@ -867,7 +869,7 @@ describe("virtual_server", () => {
     });
     expect(warnings(result)).toEqual([
       "k.conf:4:9: TCP_CHECK: connect_timeout 5s is longer than delay_loop 2s; vipd needs timeout <= interval, so the timeout is 2s",
-      "k.conf:7:13: delay_before_retry: not translated: vipd re-checks at the interval (2s), so a failing server is down after about 6s rather than 4s",
+      "k.conf:7:13: delay_before_retry: keepalived retries 1s after a failed check; vipd's fast_interval runs from check start to check start and must cover the 2s timeout, so it is 2s: a server that stops answering is down after about 6s (keepalived: 8s when each check times out, 4s when refused)",
     ]);
     validated(result);
   });
@@ -912,12 +914,22 @@ describe("virtual_server", () => {
         digest: "md5:9b3a0c85a887a256d6939da88aabd8cd",
         expect_regex: "^ok.*",
         interval: "1m",
+        fast_interval: "5s",
         timeout: "5s",
         rise: 1,
         fall: 2,
       },
-      { type: "http", path: "/c", expect_regex: "(?<=x)y", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
-      { type: "http", path: "/d", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
+      {
+        type: "http",
+        path: "/c",
+        expect_regex: "(?<=x)y",
+        interval: "1m",
+        fast_interval: "5s",
+        timeout: "5s",
+        rise: 1,
+        fall: 2,
+      },
+      { type: "http", path: "/d", interval: "1m", fast_interval: "5s", timeout: "5s", rise: 1, fall: 2 },
     ]);
     expect(warnings(result)).toEqual([
       "k.conf:23:17: digest: '0123456789abcdef' is not an MD5 digest (32 hex digits); dropped",
@@ -984,8 +996,16 @@ describe("virtual_server", () => {
     expect(servers.map((r) => r.check)).toEqual([
       { type: "none" },
       [
-        { type: "tcp", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
-        { type: "http", path: "/health", interval: "1m", timeout: "5s", rise: 1, fall: 2 },
+        { type: "tcp", interval: "1m", fast_interval: "5s", timeout: "5s", rise: 1, fall: 2 },
+        {
+          type: "http",
+          path: "/health",
+          interval: "1m",
+          fast_interval: "5s",
+          timeout: "5s",
+          rise: 1,
+          fall: 2,
+        },
       ],
       undefined,
     ]);
@@ -1111,6 +1131,7 @@ describe("virtual_server", () => {
       name: "www.example.com",
       record: "AAAA",
       interval: "5s",
+      fast_interval: "2s",
       timeout: "2s",
       rise: 1,
       fall: 4,
