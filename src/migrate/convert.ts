@@ -577,6 +577,7 @@ class Converter {
     let stateMaster: Statement | undefined;
     let nopreempt: Statement | undefined;
     let authBlock: Statement | undefined;
+    let nativeIpv6: Statement | undefined;
     const notify: MigratedNotify = {};
     const trackScripts: MigratedTrackRef[] = [];
     const trackFiles: MigratedTrackRef[] = [];
@@ -631,8 +632,10 @@ class Converter {
           nopreempt = c;
           break;
         case "preempt":
+          break; // vipd's behaviour already
         case "native_ipv6":
-          break; // vipd's behaviour already (preempt) or decided by the addresses (family)
+          nativeIpv6 = c; // the family is decided by the addresses; checked against them below
+          break;
         case "preempt_delay":
           preemptDelayMs = this.timer(c, 0, 3_600_000) ?? preemptDelayMs;
           break;
@@ -761,6 +764,14 @@ class Converter {
     if (family === undefined || vips.length === 0) {
       this.warn(s, `instance '${name}' has no usable virtual IP; skipped`);
       return;
+    }
+    if (nativeIpv6 !== undefined && family === 4) {
+      // keepalived: native_ipv6 makes the instance IPv6 (and VRRPv3); IPv4 addresses then fail
+      // ("address family must match") or, written before it, the keyword does.
+      this.warn(
+        nativeIpv6,
+        "keepalived makes a native_ipv6 instance IPv6 and refuses its IPv4 addresses (or the keyword, after them); vipd goes by the addresses: this instance is IPv4",
+      );
     }
 
     // Version and advert interval.

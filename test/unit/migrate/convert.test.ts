@@ -1639,3 +1639,15 @@ virtual_server group G {
     ]);
   });
 });
+
+describe("native_ipv6", () => {
+  it("is silent on an IPv6 instance and warned on an IPv4 one", () => {
+    const v6 = convert(instance("    native_ipv6\n    virtual_ipaddress {\n        2001:db8::100/64\n    }"));
+    expect(v6.warnings).toEqual([]);
+    expect(v6.config.vrrp?.instances[0]).toMatchObject({ version: 3 });
+    const v4 = convert(instance(`    native_ipv6\n${VIP}`));
+    expect(warnings(v4)).toEqual([
+      "k.conf:4:5: native_ipv6: keepalived makes a native_ipv6 instance IPv6 and refuses its IPv4 addresses (or the keyword, after them); vipd goes by the addresses: this instance is IPv4",
+    ]);
+  });
+});
