@@ -241,6 +241,10 @@ export class Daemon {
     host.on("crashed", (err) => {
       void this.fail(err);
     });
+    // Results that came in while the worker started had no host to go to (this.vrrp is set by
+    // the caller): hand over the current ones, or a script that keeps its first result would
+    // hold its instances in "has not run yet" until it changes.
+    host.setTracked(tracking.states());
     return host;
   }
 
