@@ -4,8 +4,23 @@
  */
 import { parseArgs } from "node:util";
 import { requestApi } from "../api/client.js";
-import { type CliCommand, type CliIo, EXIT, usageError } from "./command.js";
-import { apiFailure, daemonSocket } from "./status.js";
+import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH, EXIT, usageError } from "./command.js";
+import { apiFailure, DEFAULT_SOCKET_PATH, daemonSocket } from "./status.js";
+
+/** The options and exit status every operator command's usage ends with. */
+export const OPERATOR_OPTIONS_USAGE = `  -c, --config FILE   read the socket path (api.socket) from FILE (default ${DEFAULT_CONFIG_PATH};
+                      when it cannot be read, ${DEFAULT_SOCKET_PATH})
+  -s, --socket PATH   talk to the daemon on PATH
+  -h, --help          show this help
+
+Exit status: 0 when the daemon applied it; 1 when it refused or is not running; 2 for a bad
+command line.
+`;
+
+/** " (now BACKUP)" when the daemon's result says the state it left things in. */
+export function nowState(result: Record<string, unknown>): string {
+  return typeof result.state === "string" ? ` (now ${result.state})` : "";
+}
 
 export interface OperatorCommandSpec<A extends string> {
   command: CliCommand;

@@ -1,6 +1,5 @@
-import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH } from "./command.js";
-import { runOperatorCommand } from "./operator.js";
-import { DEFAULT_SOCKET_PATH } from "./status.js";
+import type { CliCommand, CliIo } from "./command.js";
+import { nowState, OPERATOR_OPTIONS_USAGE, runOperatorCommand } from "./operator.js";
 
 const ACTIONS = ["drain", "disable", "enable"] as const;
 
@@ -21,14 +20,7 @@ export const serverCommand: CliCommand = {
 VIRTUAL_SERVER is the virtual server's name; REAL_SERVER is ADDRESS:PORT ([ADDRESS]:PORT for
 IPV6), as \`vipd status\` shows it. The state is kept across reloads and restarts.
 
-  -c, --config FILE   read the socket path (api.socket) from FILE (default ${DEFAULT_CONFIG_PATH};
-                      when it cannot be read, ${DEFAULT_SOCKET_PATH})
-  -s, --socket PATH   talk to the daemon on PATH
-  -h, --help          show this help
-
-Exit status: 0 when the daemon applied it; 1 when it refused or is not running; 2 for a bad
-command line.
-`,
+${OPERATOR_OPTIONS_USAGE}`,
   run: runServer,
 };
 
@@ -41,8 +33,7 @@ export function runServer(args: string[], io: CliIo): Promise<number> {
       describeNames: "a virtual server and a real server",
       path: (action, [vs, rs]) =>
         `/server?${new URLSearchParams({ action, virtual_server: vs ?? "", real_server: rs ?? "" })}`,
-      done: (action, [vs, rs], result) =>
-        `${rs} of ${vs}: ${action}${typeof result.state === "string" ? ` (now ${result.state})` : ""}`,
+      done: (action, [vs, rs], result) => `${rs} of ${vs}: ${action}${nowState(result)}`,
     },
     args,
     io,

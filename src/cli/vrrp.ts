@@ -1,6 +1,5 @@
-import { type CliCommand, type CliIo, DEFAULT_CONFIG_PATH } from "./command.js";
-import { runOperatorCommand } from "./operator.js";
-import { DEFAULT_SOCKET_PATH } from "./status.js";
+import type { CliCommand, CliIo } from "./command.js";
+import { nowState, OPERATOR_OPTIONS_USAGE, runOperatorCommand } from "./operator.js";
 
 const ACTIONS = ["resign", "resume"] as const;
 
@@ -22,14 +21,7 @@ export const vrrpCommand: CliCommand = {
 
 The resignation is kept across reloads; a restart of vipd clears it.
 
-  -c, --config FILE   read the socket path (api.socket) from FILE (default ${DEFAULT_CONFIG_PATH};
-                      when it cannot be read, ${DEFAULT_SOCKET_PATH})
-  -s, --socket PATH   talk to the daemon on PATH
-  -h, --help          show this help
-
-Exit status: 0 when the daemon applied it; 1 when it refused or is not running; 2 for a bad
-command line.
-`,
+${OPERATOR_OPTIONS_USAGE}`,
   run: runVrrp,
 };
 
@@ -42,7 +34,7 @@ export function runVrrp(args: string[], io: CliIo): Promise<number> {
       describeNames: "an instance",
       path: (action, [instance]) => `/vrrp?${new URLSearchParams({ action, instance: instance ?? "" })}`,
       done: (action, [instance], result) =>
-        `${instance}: ${action === "resign" ? "resigned" : "resumed"}${typeof result.state === "string" ? ` (now ${result.state})` : ""}`,
+        `${instance}: ${action === "resign" ? "resigned" : "resumed"}${nowState(result)}`,
     },
     args,
     io,

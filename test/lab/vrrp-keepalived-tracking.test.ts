@@ -22,12 +22,54 @@ import {
 } from "./harness/directors.js";
 import { eventually, expectNoInvalidPackets } from "./harness/interop.js";
 import { Keepalived } from "./harness/keepalived.js";
-import { Vipd } from "./harness/vipd.js";
+import { Vipd, type VipdInstanceSpec } from "./harness/vipd.js";
 
 const WAIT_MS = 20_000;
 const ADVERT_MS = 100;
 
 beforeAll(() => ensureBuilt());
+
+/**
+ * vipd master on d1 (priority 150, instance `web` with `instance` keys added, `vrrp` keys added
+ * to its vrrp section) and a keepalived backup on d2 (100), settled.
+ */
+async function startPair(
+  dl: DirectorLab,
+  opts: { instance?: Partial<VipdInstanceSpec>; vrrp?: Record<string, unknown> },
+): Promise<{ vipd: Vipd; keepalived: VrrpDaemon }> {
+  const vipd = await Vipd.start(dl.lab, "d1", dl.dir, {
+    node: "d1",
+    logLevel: "debug",
+    ...(opts.vrrp === undefined ? {} : { vrrpExtra: opts.vrrp }),
+    instances: [
+      {
+        name: "web",
+        interface: "eth0",
+        vrid: NET.vrid,
+        priority: 150,
+        version: 3,
+        advertIntervalMs: ADVERT_MS,
+        virtualIps: [VIP_CIDR],
+        ...opts.instance,
+      },
+    ],
+  });
+  const keepalived = await Keepalived.start(dl.lab, "d2", dl.dir, {
+    routerId: "d2",
+    version: 3,
+    instances: [
+      {
+        interface: "eth0",
+        vrid: NET.vrid,
+        priority: 100,
+        advertIntervalMs: ADVERT_MS,
+        virtualIps: [VIP_CIDR],
+      },
+    ],
+  });
+  await waitForSettled(dl.lab, vipd, keepalived, WAIT_MS);
+  return { vipd, keepalived };
+}
 
 describe("vipd master (150, tracking trk0 weight -100) and keepalived backup (100)", () => {
   let dl: DirectorLab;
@@ -39,36 +81,9 @@ describe("vipd master (150, tracking trk0 weight -100) and keepalived backup (10
     await dl.lab.run("d1", ["ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"]);
     await dl.lab.run("d1", ["ip", "link", "set", "trk0", "up"]);
     await dl.lab.run("d1", ["ip", "link", "set", "trk1", "up"]);
-    vipd = await Vipd.start(dl.lab, "d1", dl.dir, {
-      node: "d1",
-      logLevel: "debug",
-      instances: [
-        {
-          name: "web",
-          interface: "eth0",
-          vrid: NET.vrid,
-          priority: 150,
-          version: 3,
-          advertIntervalMs: ADVERT_MS,
-          virtualIps: [VIP_CIDR],
-          trackInterfaces: [{ name: "trk0", weight: -100 }],
-        },
-      ],
-    });
-    keepalived = await Keepalived.start(dl.lab, "d2", dl.dir, {
-      routerId: "d2",
-      version: 3,
-      instances: [
-        {
-          interface: "eth0",
-          vrid: NET.vrid,
-          priority: 100,
-          advertIntervalMs: ADVERT_MS,
-          virtualIps: [VIP_CIDR],
-        },
-      ],
-    });
-    await waitForSettled(dl.lab, vipd, keepalived, WAIT_MS);
+    ({ vipd, keepalived } = await startPair(dl, {
+      instance: { trackInterfaces: [{ name: "trk0", weight: -100 }] },
+    }));
   }, 60_000);
 
   afterAll(async () => {
@@ -112,41 +127,15 @@ describe("vipd master (150, track script weight -100, track file weight 0) and k
     dl = await createDirectorLab({ prefix: "vkatrs" });
     flag = dl.dir.file("fail-flag");
     maint = dl.dir.file("maint");
-    vipd = await Vipd.start(dl.lab, "d1", dl.dir, {
-      node: "d1",
-      vrrpExtra: {
+    ({ vipd, keepalived } = await startPair(dl, {
+      vrrp: {
         track_scripts: [
           { name: "chk", command: ["/usr/bin/test", "!", "-e", flag], interval: "200ms", rise: 2, fall: 2 },
         ],
         track_files: [{ name: "maint", path: maint, weight: 0 }],
       },
-      instances: [
-        {
-          name: "web",
-          interface: "eth0",
-          vrid: NET.vrid,
-          priority: 150,
-          version: 3,
-          advertIntervalMs: ADVERT_MS,
-          virtualIps: [VIP_CIDR],
-          extra: { track_scripts: [{ name: "chk", weight: -100 }], track_files: ["maint"] },
-        },
-      ],
-    });
-    keepalived = await Keepalived.start(dl.lab, "d2", dl.dir, {
-      routerId: "d2",
-      version: 3,
-      instances: [
-        {
-          interface: "eth0",
-          vrid: NET.vrid,
-          priority: 100,
-          advertIntervalMs: ADVERT_MS,
-          virtualIps: [VIP_CIDR],
-        },
-      ],
-    });
-    await waitForSettled(dl.lab, vipd, keepalived, WAIT_MS);
+      instance: { extra: { track_scripts: [{ name: "chk", weight: -100 }], track_files: ["maint"] } },
+    }));
   }, 60_000);
 
   afterAll(async () => {

@@ -1,46 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ApiServer, type ServerAdminAction } from "../../../src/api/server.js";
-import type { CliIo } from "../../../src/cli/command.js";
-import { main } from "../../../src/cli/main.js";
+import { describe, expect, it } from "vitest";
+import type { ServerAdminAction } from "../../../src/api/server.js";
 import { serverCommand } from "../../../src/cli/server.js";
-import { sampleStatus } from "../api/fixtures.js";
+import { apiHarness } from "./api-harness.js";
 
-const log = pino({ level: "silent" });
-const dir = mkdtempSync(join(tmpdir(), "vipd-cli-server-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const servers: ApiServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-let n = 0;
-async function daemon(server?: ServerAdminAction): Promise<string> {
-  const socketPath = join(dir, `run${++n}`, "vipd.sock");
-  servers.push(
-    await ApiServer.start({
-      socketPath,
-      provider: () => sampleStatus(),
-      log,
-      actions: server ? { server } : {},
-    }),
-  );
-  return socketPath;
-}
-
-async function run(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-  };
-  const code = await main(["server", ...argv], io);
-  return { code, stdout, stderr };
-}
+const api = apiHarness("server");
+const { run, dir } = api;
+const daemon = (server: ServerAdminAction) => api.daemon({ actions: { server } });
 
 describe("vipd server", () => {
   it("sends drain, disable and enable to the daemon and prints the new state", async () => {

@@ -1,41 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ApiServer, type VrrpOperatorAction } from "../../../src/api/server.js";
-import type { CliIo } from "../../../src/cli/command.js";
-import { main } from "../../../src/cli/main.js";
+import { describe, expect, it } from "vitest";
+import type { VrrpOperatorAction } from "../../../src/api/server.js";
 import { vrrpCommand } from "../../../src/cli/vrrp.js";
-import { sampleStatus } from "../api/fixtures.js";
+import { apiHarness } from "./api-harness.js";
 
-const log = pino({ level: "silent" });
-const dir = mkdtempSync(join(tmpdir(), "vipd-cli-vrrp-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const servers: ApiServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-let n = 0;
-async function daemon(vrrp?: VrrpOperatorAction): Promise<string> {
-  const socketPath = join(dir, `run${++n}`, "vipd.sock");
-  servers.push(
-    await ApiServer.start({ socketPath, provider: () => sampleStatus(), log, actions: vrrp ? { vrrp } : {} }),
-  );
-  return socketPath;
-}
-
-async function run(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-  };
-  const code = await main(["vrrp", ...argv], io);
-  return { code, stdout, stderr };
-}
+const api = apiHarness("vrrp");
+const run = api.run;
+const daemon = (vrrp: VrrpOperatorAction) => api.daemon({ actions: { vrrp } });
 
 describe("vipd vrrp", () => {
   it("sends resign and resume to the daemon and prints the state after", async () => {
