@@ -18,23 +18,32 @@ function niceOf(tid: number): number {
 describe("setThreadNice", () => {
   it("lowers only the calling thread's priority", async () => {
     const before = os.getPriority(process.pid);
+    // The thread stays alive (listening on its port) until terminated, so that its /proc entry
+    // is still there when it is read: a thread that ends after posting can be gone by then.
     const worker = new Worker(
       `import(${JSON.stringify(TS_LOADER)})
         .then(() => import(${JSON.stringify(MODULE)}))
-        .then((m) => require("node:worker_threads").parentPort.postMessage(m.setThreadNice(${before + 3})))`,
+        .then((m) => {
+          const { parentPort } = require("node:worker_threads");
+          parentPort.on("message", () => {});
+          parentPort.postMessage(m.setThreadNice(${before + 3}));
+        })`,
       { eval: true },
     );
-    const result = await new Promise<ReturnType<typeof setThreadNice>>((resolve, reject) => {
-      worker.once("message", resolve);
-      worker.once("error", reject);
-    });
-    expect(result).toMatchObject({ ok: true, nice: before + 3 });
-    if (!result.ok) return;
-    expect(result.tid).not.toBe(process.pid);
-    expect(niceOf(result.tid)).toBe(before + 3);
-    // The process's main thread (this one) keeps its priority.
-    expect(niceOf(process.pid)).toBe(before);
-    await worker.terminate();
+    try {
+      const result = await new Promise<ReturnType<typeof setThreadNice>>((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("error", reject);
+      });
+      expect(result).toMatchObject({ ok: true, nice: before + 3 });
+      if (!result.ok) return;
+      expect(result.tid).not.toBe(process.pid);
+      expect(niceOf(result.tid)).toBe(before + 3);
+      // The process's main thread (this one) keeps its priority.
+      expect(niceOf(process.pid)).toBe(before);
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it("says why when the value is out of range", () => {
