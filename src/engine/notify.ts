@@ -10,8 +10,7 @@
 import type { RealServerNotifyConfig, VipdConfig, VrrpNotifyConfig } from "../config/types.js";
 import { healthKey } from "../health/probes.js";
 import { childLogger, type Logger } from "../log.js";
-import type { CommandOutcome } from "../sys/command.js";
-import { describeOutcome } from "../sys/command.js";
+import { type CommandOutcome, describeOutcome } from "../sys/command.js";
 import type { VrrpState } from "../vrrp/fsm.js";
 import type { TransitionEvent } from "../vrrp/instance.js";
 

@@ -12,6 +12,7 @@
  *   written, replaced or deleted) and every FILE_POLL_MS besides, in case a watch event is lost.
  * - Only what some instance tracks runs or is watched.
  */
+import { deepEqual } from "../config/diff.js";
 import type { TrackFileConfig, TrackScriptConfig, VrrpConfig } from "../config/types.js";
 import { initialMonitor, type MonitorState, observe } from "../health/monitor.js";
 import { childLogger, type Logger } from "../log.js";
@@ -114,9 +115,9 @@ export class VrrpTracking {
     );
     const files = new Map(config.trackFiles.filter((f) => usedFiles.has(f.name)).map((f) => [f.name, f]));
     for (const [name, runner] of this.scripts)
-      if (!sameJson(scripts.get(name), runner.config)) this.stopScript(name);
+      if (!deepEqual(scripts.get(name), runner.config)) this.stopScript(name);
     for (const [name, watcher] of this.files)
-      if (!sameJson(files.get(name), watcher.config)) this.stopFile(name);
+      if (!deepEqual(files.get(name), watcher.config)) this.stopFile(name);
     for (const [name, def] of scripts) if (!this.scripts.has(name)) this.startScript(def);
     for (const [name, def] of files) if (!this.files.has(name)) this.startFile(def);
     if (notify) this.onChange(this.states());
@@ -249,8 +250,4 @@ export class VrrpTracking {
     }
     return value;
   }
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
