@@ -56,3 +56,55 @@ export class HeartbeatWatchdog {
     return { type: "demote", reason, ageMs: age };
   }
 }
+
+/** The clock and interval timer the monitor runs on (the worker's real ones; a fake in tests). */
+export interface WatchdogTimers {
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+/**
+ * The watchdog wired to a timer: checks every {@link HeartbeatWatchdog.checkIntervalMs} and
+ * hands each decision (demote, clear) to `onDecision`, so a demotion comes at most one check
+ * interval after the heartbeat timeout.
+ */
+export class HeartbeatMonitor {
+  private readonly watchdog: HeartbeatWatchdog;
+  private handle: unknown;
+
+  constructor(
+    private readonly timers: WatchdogTimers,
+    private readonly onDecision: (decision: NonNullable<WatchdogDecision>) => void,
+  ) {
+    this.watchdog = new HeartbeatWatchdog(2000, timers.now());
+  }
+
+  get demoted(): string | null {
+    return this.watchdog.demoted;
+  }
+
+  ageMs(): number {
+    return this.watchdog.ageMs(this.timers.now());
+  }
+
+  /** (Re)arms with `timeoutMs`; the clock of the last heartbeat is kept. */
+  arm(timeoutMs: number): void {
+    this.disarm();
+    this.watchdog.setTimeout(timeoutMs);
+    this.handle = this.timers.setInterval(() => {
+      const decision = this.watchdog.check(this.timers.now());
+      if (decision !== null) this.onDecision(decision);
+    }, HeartbeatWatchdog.checkIntervalMs(timeoutMs));
+  }
+
+  disarm(): void {
+    if (this.handle !== undefined) this.timers.clearInterval(this.handle);
+    this.handle = undefined;
+  }
+
+  beat(): void {
+    const decision = this.watchdog.beat(this.timers.now());
+    if (decision !== null) this.onDecision(decision);
+  }
+}

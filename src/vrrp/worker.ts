@@ -27,7 +27,7 @@ import { Announcer } from "../sys/announce.js";
 import { Rtnetlink, type RtnetlinkSubscription } from "../sys/rtnetlink.js";
 import { VrrpSocket } from "../sys/vrrp-socket.js";
 import { parseMac } from "./arp.js";
-import { HeartbeatWatchdog } from "./heartbeat.js";
+import { HeartbeatMonitor, type WatchdogDecision } from "./heartbeat.js";
 import {
   familyOf,
   type InstanceIo,
@@ -152,8 +152,14 @@ export class VrrpRuntime {
   private trackedScripts: ReadonlyMap<string, boolean> = new Map();
   private trackedFiles: ReadonlyMap<string, number> = new Map();
   private groups: SyncGroup[] = [];
-  private readonly heartbeats = new HeartbeatWatchdog(2000, performance.now());
-  private watchdog: NodeJS.Timeout | undefined;
+  private readonly heartbeats = new HeartbeatMonitor(
+    {
+      now: () => performance.now(),
+      setInterval: (fn, ms) => setInterval(fn, ms),
+      clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+    },
+    (decision) => this.onHeartbeatDecision(decision),
+  );
   private stopping = false;
   private readonly log: Logger;
   private readonly promoted = new Set<string>();
@@ -179,7 +185,7 @@ export class VrrpRuntime {
     });
     this.sub.on("error", (err) => this.log.warn({ err }, "rtnetlink subscription error"));
     await this.refreshTables();
-    this.heartbeats.beat(performance.now());
+    this.heartbeats.beat();
     this.armWatchdog();
     for (const ic of config.vrrp.instances) this.createManaged(ic);
     this.rebuildGroups();
@@ -198,8 +204,7 @@ export class VrrpRuntime {
   async shutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = undefined;
+    this.heartbeats.disarm();
     await Promise.all(
       [...this.managed.values()].map((m) =>
         m.instance
@@ -217,16 +222,7 @@ export class VrrpRuntime {
   }
 
   heartbeat(): void {
-    const decision = this.heartbeats.beat(performance.now());
-    if (decision?.type === "clear") {
-      const { reason } = decision;
-      this.log.info(
-        { event: "vrrp.demote_cleared", was: reason },
-        "main thread answers again: self-demote lifted, priorities restored",
-      );
-      this.post({ type: "demote", active: false, reason });
-      for (const m of this.managed.values()) m.instance.input({ type: "demote_cleared" });
-    }
+    this.heartbeats.beat();
   }
 
   /**
@@ -275,7 +271,7 @@ export class VrrpRuntime {
     return {
       instances: [...this.managed.values()].map((m) => m.instance.status()),
       demoted: this.heartbeats.demoted,
-      heartbeatAgeMs: Math.round(this.heartbeats.ageMs(performance.now())),
+      heartbeatAgeMs: Math.round(this.heartbeats.ageMs()),
     };
   }
 
@@ -717,16 +713,21 @@ export class VrrpRuntime {
   // ------------------------------------------------------------------ heartbeat watchdog
 
   private armWatchdog(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
-    const timeout = this.config?.vrrp.heartbeatTimeoutMs ?? 2000;
-    this.heartbeats.setTimeout(timeout);
-    this.watchdog = setInterval(() => this.checkHeartbeat(), HeartbeatWatchdog.checkIntervalMs(timeout));
+    this.heartbeats.arm(this.config?.vrrp.heartbeatTimeoutMs ?? 2000);
   }
 
-  private checkHeartbeat(): void {
+  private onHeartbeatDecision(decision: NonNullable<WatchdogDecision>): void {
+    if (decision.type === "clear") {
+      const { reason } = decision;
+      this.log.info(
+        { event: "vrrp.demote_cleared", was: reason },
+        "main thread answers again: self-demote lifted, priorities restored",
+      );
+      this.post({ type: "demote", active: false, reason });
+      for (const m of this.managed.values()) m.instance.input({ type: "demote_cleared" });
+      return;
+    }
     if (this.stopping || !this.config) return;
-    const decision = this.heartbeats.check(performance.now());
-    if (decision?.type !== "demote") return;
     const { reason } = decision;
     this.log.warn(
       {

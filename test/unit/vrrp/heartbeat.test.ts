@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HeartbeatWatchdog } from "../../../src/vrrp/heartbeat.js";
+import { HeartbeatMonitor, HeartbeatWatchdog } from "../../../src/vrrp/heartbeat.js";
 
 describe("HeartbeatWatchdog", () => {
   it("demotes as soon as the last heartbeat is older than the timeout, not before, and once", () => {
@@ -31,5 +31,76 @@ describe("HeartbeatWatchdog", () => {
     expect(w.check(101)?.type).toBe("demote");
     expect([50, 500, 2000, 60_000].map(HeartbeatWatchdog.checkIntervalMs)).toEqual([10, 50, 100, 100]);
     expect(w.ageMs(151)).toBe(151);
+  });
+});
+
+/** A manual clock with interval timers. */
+function fakeTimers() {
+  let t = 0;
+  const intervals = new Map<number, { every: number; next: number; fn: () => void }>();
+  let id = 0;
+  return {
+    now: () => t,
+    setInterval: (fn: () => void, ms: number) => {
+      intervals.set(++id, { every: ms, next: t + ms, fn });
+      return id;
+    },
+    clearInterval: (handle: unknown) => {
+      intervals.delete(handle as number);
+    },
+    advance(ms: number) {
+      const end = t + ms;
+      for (;;) {
+        const due = [...intervals.values()].filter((i) => i.next <= end).sort((a, b) => a.next - b.next)[0];
+        if (due === undefined) break;
+        t = due.next;
+        due.next += due.every;
+        due.fn();
+      }
+      t = end;
+    },
+    armed: () => intervals.size,
+  };
+}
+
+describe("HeartbeatMonitor: the watchdog on a timer", () => {
+  it("demotes within one check interval after the timeout, once, and clears at the next beat", () => {
+    const timers = fakeTimers();
+    const decisions: string[] = [];
+    const monitor = new HeartbeatMonitor(timers, (d) => decisions.push(d.type));
+    monitor.arm(500);
+    // Checks every 50 ms (a tenth of the timeout): silence up to the timeout is fine.
+    timers.advance(500);
+    expect(decisions).toEqual([]);
+    timers.advance(HeartbeatWatchdog.checkIntervalMs(500));
+    expect(decisions).toEqual(["demote"]);
+    expect(monitor.demoted).toMatch(/no heartbeat for 550 ms \(heartbeat_timeout 500 ms\)/);
+    timers.advance(5000);
+    expect(decisions).toEqual(["demote"]);
+    monitor.beat();
+    expect(decisions).toEqual(["demote", "clear"]);
+    expect(monitor.demoted).toBeNull();
+  });
+
+  it("beats keep it quiet; re-arming keeps one timer and the last beat; disarm stops it", () => {
+    const timers = fakeTimers();
+    const decisions: string[] = [];
+    const monitor = new HeartbeatMonitor(timers, (d) => decisions.push(d.type));
+    monitor.arm(300);
+    for (let i = 0; i < 20; i++) {
+      timers.advance(250);
+      monitor.beat();
+    }
+    expect(decisions).toEqual([]);
+    timers.advance(200);
+    monitor.arm(1000);
+    expect(timers.armed()).toBe(1);
+    expect(monitor.ageMs()).toBe(200);
+    timers.advance(800);
+    expect(decisions).toEqual([]);
+    timers.advance(100);
+    expect(decisions).toEqual(["demote"]);
+    monitor.disarm();
+    expect(timers.armed()).toBe(0);
   });
 });
