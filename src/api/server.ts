@@ -259,50 +259,59 @@ function actionRoute(name: string, action: ApiAction | undefined, log: Logger): 
   };
 }
 
-/** POST /server?action=…&virtual_server=…&real_server=…: the query names everything, no body. */
-function serverRoute(action: ServerAdminAction | undefined, log: Logger): Route {
+/**
+ * An operator action, POST /PATH?action=…&PARAM=…: the query names everything, no body. Every
+ * param is required; `run` gets the action and the params' values, in order.
+ */
+function operatorRoute<A extends string>(
+  area: string,
+  actions: readonly A[],
+  params: readonly { key: string; logAs: string }[],
+  run: ((action: A, values: string[]) => unknown) | undefined,
+  log: Logger,
+): Route {
   return {
     methods: ["POST"],
     handle: async (req) => {
       const query = new URL(req.url ?? "/", "http://vipd").searchParams;
       const name = query.get("action") ?? "";
-      const vs = query.get("virtual_server") ?? "";
-      const rs = query.get("real_server") ?? "";
-      if (!(SERVER_ACTIONS as readonly string[]).includes(name))
+      const values = params.map((p) => query.get(p.key) ?? "");
+      if (!(actions as readonly string[]).includes(name))
         return errorReply(
           400,
           "API_BAD_REQUEST",
-          `action must be one of ${SERVER_ACTIONS.join(", ")}, got '${name}'`,
+          `action must be one of ${actions.join(", ")}, got '${name}'`,
         );
-      if (vs === "" || rs === "")
-        return errorReply(400, "API_BAD_REQUEST", "virtual_server and real_server are both required");
-      const run =
-        action === undefined ? undefined : () => action(name as (typeof SERVER_ACTIONS)[number], vs, rs);
-      return actionRoute(`server.${name}`, run, log.child({ virtualServer: vs, realServer: rs })).handle(req);
+      if (values.some((v) => v === "")) {
+        const keys = params.map((p) => p.key);
+        const which =
+          keys.length === 1 ? `${keys[0]} is required` : `${keys.join(" and ")} are both required`;
+        return errorReply(400, "API_BAD_REQUEST", which);
+      }
+      const bound = run === undefined ? undefined : () => run(name as A, values);
+      const fields = Object.fromEntries(params.map((p, i) => [p.logAs, values[i]]));
+      return actionRoute(`${area}.${name}`, bound, log.child(fields)).handle(req);
     },
   };
 }
 
+/** POST /server?action=drain|disable|enable&virtual_server=VS&real_server=RS. */
+function serverRoute(action: ServerAdminAction | undefined, log: Logger): Route {
+  const params = [
+    { key: "virtual_server", logAs: "virtualServer" },
+    { key: "real_server", logAs: "realServer" },
+  ];
+  const run =
+    action &&
+    ((a: (typeof SERVER_ACTIONS)[number], [vs, rs]: string[]) => action(a, vs as string, rs as string));
+  return operatorRoute("server", SERVER_ACTIONS, params, run, log);
+}
+
 /** POST /vrrp?action=resign|resume&instance=NAME. */
 function vrrpRoute(action: VrrpOperatorAction | undefined, log: Logger): Route {
-  return {
-    methods: ["POST"],
-    handle: async (req) => {
-      const query = new URL(req.url ?? "/", "http://vipd").searchParams;
-      const name = query.get("action") ?? "";
-      const instance = query.get("instance") ?? "";
-      if (!(VRRP_ACTIONS as readonly string[]).includes(name))
-        return errorReply(
-          400,
-          "API_BAD_REQUEST",
-          `action must be one of ${VRRP_ACTIONS.join(", ")}, got '${name}'`,
-        );
-      if (instance === "") return errorReply(400, "API_BAD_REQUEST", "instance is required");
-      const run =
-        action === undefined ? undefined : () => action(name as (typeof VRRP_ACTIONS)[number], instance);
-      return actionRoute(`vrrp.${name}`, run, log.child({ instance })).handle(req);
-    },
-  };
+  const run =
+    action && ((a: (typeof VRRP_ACTIONS)[number], [instance]: string[]) => action(a, instance as string));
+  return operatorRoute("vrrp", VRRP_ACTIONS, [{ key: "instance", logAs: "instance" }], run, log);
 }
 
 /** What answers on a unix socket path: "alive" (something accepted), "dead" (refused), or the errno. */

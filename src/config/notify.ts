@@ -12,38 +12,35 @@ const HOUR_MS = 3_600_000;
 
 /** `notify:` of a VRRP instance or sync group. */
 export function readVrrpNotify(r: Reader, field: Field): VrrpNotifyConfig | undefined {
-  const map = r.map(
-    field,
-    CONFIG_KEYS.notify,
-    "a notify mapping (master, backup, fault, stop, any, timeout)",
-  );
-  if (map === undefined) return undefined;
-  const errorsBefore = r.errorCount;
-  const out: VrrpNotifyConfig = { timeoutMs: readTimeout(r, map.get("timeout")) ?? DEFAULTS.notifyTimeoutMs };
-  for (const key of ["master", "backup", "fault", "stop", "any"] as const) {
-    const f = map.get(key);
-    if (f === undefined) continue;
-    const argv = readCommand(r, f, key);
-    if (argv !== undefined) out[key] = argv;
-  }
-  return r.errorCount === errorsBefore ? out : undefined;
+  return readNotify(r, field, CONFIG_KEYS.notify, ["master", "backup", "fault", "stop", "any"]);
 }
 
 /** `notify:` of a virtual server (for each of its real servers) or of one real server. */
 export function readRealServerNotify(r: Reader, field: Field): RealServerNotifyConfig | undefined {
-  const map = r.map(field, CONFIG_KEYS.real_server_notify, "a notify mapping (up, down, timeout)");
+  return readNotify(r, field, CONFIG_KEYS.real_server_notify, ["up", "down"]);
+}
+
+type NotifyMap<K extends string> = { timeoutMs: number } & Partial<Record<K, string[]>>;
+
+/** A notify mapping: an argv per state key, and a timeout. Undefined when any entry is wrong. */
+function readNotify<K extends string>(
+  r: Reader,
+  field: Field,
+  keys: readonly string[],
+  states: readonly K[],
+): NotifyMap<K> | undefined {
+  const map = r.map(field, keys, `a notify mapping (${keys.join(", ")})`);
   if (map === undefined) return undefined;
   const errorsBefore = r.errorCount;
-  const out: RealServerNotifyConfig = {
-    timeoutMs: readTimeout(r, map.get("timeout")) ?? DEFAULTS.notifyTimeoutMs,
-  };
-  for (const key of ["up", "down"] as const) {
+  const commands: Partial<Record<K, string[]>> = {};
+  for (const key of states) {
     const f = map.get(key);
     if (f === undefined) continue;
     const argv = readCommand(r, f, key);
-    if (argv !== undefined) out[key] = argv;
+    if (argv !== undefined) commands[key] = argv;
   }
-  return r.errorCount === errorsBefore ? out : undefined;
+  const timeoutMs = readTimeout(r, map.get("timeout")) ?? DEFAULTS.notifyTimeoutMs;
+  return r.errorCount === errorsBefore ? { ...commands, timeoutMs } : undefined;
 }
 
 function readTimeout(r: Reader, field: Field | undefined): number | undefined {

@@ -201,13 +201,45 @@ describe("ApiServer", () => {
     const missing = await requestApi(path, q({ action: "enable", virtual_server: "web" }), {
       method: "POST",
     });
-    expect([missing.status, JSON.parse(missing.body).error.code]).toEqual([400, "API_BAD_REQUEST"]);
+    expect([missing.status, JSON.parse(missing.body).error]).toEqual([
+      400,
+      { code: "API_BAD_REQUEST", message: "virtual_server and real_server are both required" },
+    ]);
     const get = await requestApi(path, q({ action: "enable", virtual_server: "web", real_server: "x" }));
     expect(get.status).toBe(405);
     expect(calls).toEqual([
       ["drain", "web", "[2001:db8::21]:80"],
       ["disable", "web", "10.0.0.99:80"],
     ]);
+  });
+
+  it("POST /vrrp runs resign and resume with the instance, and refuses a bad action or no instance", async () => {
+    const path = socketPath();
+    const calls: string[] = [];
+    await api({
+      socketPath: path,
+      actions: {
+        vrrp: (action, instance) => {
+          calls.push(`${action} ${instance}`);
+          return { ok: true, state: "BACKUP" };
+        },
+      },
+    });
+    const post = (params: Record<string, string>) =>
+      requestApi(path, `/vrrp?${new URLSearchParams(params)}`, { method: "POST" });
+    const ok = await post({ action: "resign", instance: "web" });
+    expect([ok.status, JSON.parse(ok.body)]).toEqual([
+      200,
+      { ok: true, result: { ok: true, state: "BACKUP" } },
+    ]);
+    const bad = await post({ action: "leave", instance: "web" });
+    expect([bad.status, JSON.parse(bad.body).error.message]).toEqual([
+      400,
+      "action must be one of resign, resume, got 'leave'",
+    ]);
+    const none = await post({ action: "resume" });
+    expect([none.status, JSON.parse(none.body).error.message]).toEqual([400, "instance is required"]);
+    expect(calls).toEqual(["resign web"]);
   });
 
   it("answers 404 for unknown paths, 405 with Allow for the wrong method, 500 when the provider fails", async () => {
